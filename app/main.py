@@ -1,0 +1,47 @@
+"""FastAPI application factory. Routes live in ``app/routers``; the work lives in the packages.
+
+Nothing heavy happens at import: models, clients and stores are built in the lifespan from the
+settings passed to ``create_app`` and kept on ``app.state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from genaiops import __version__
+from genaiops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, load_rag: bool = True, load_classic: bool = True) -> FastAPI:
+    """Build the API. ``load_rag`` / ``load_classic`` let tests start one side only."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app import lifecycle
+
+        await lifecycle.startup(app, settings, load_rag=load_rag, load_classic=load_classic)
+        try:
+            yield
+        finally:
+            await lifecycle.shutdown(app)
+
+    app = FastAPI(
+        title="genaiops",
+        version=__version__,
+        description="A scikit-learn model (`/predict`) and a RAG chatbot over the MLOps course (`/ask`).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    from app.metrics import install_metrics
+    from app.routers import include_routers
+
+    include_routers(app, settings)
+    install_metrics(app)
+    return app

@@ -1,0 +1,53 @@
+"""``/admin/*``: operations that change what the API serves, behind the ``X-API-Key`` header.
+
+The key is ``settings.api.admin_api_key``. Without it configured the admin API is off and every
+call answers 503 saying which setting enables it (no key means no one may reload, not anyone);
+a missing or wrong key is a 401.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader
+
+from app.deps import SettingsDep
+from classic_ml.api_models import ReloadResponse
+from classic_ml.serving import ModelUnavailableError
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="settings api.admin_api_key")
+
+
+def require_admin(settings: SettingsDep, key: str | None = Security(_api_key)) -> None:
+    configured = settings.api.admin_api_key
+    if configured is None or not configured.get_secret_value():
+        raise HTTPException(status_code=503, detail="admin API disabled: set GENAIOPS_API__ADMIN_API_KEY to enable it")
+    if key is None or not hmac.compare_digest(key.encode(), configured.get_secret_value().encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong X-API-Key header",
+            headers={"WWW-Authenticate": "APIKey"},
+        )
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadResponse,
+    responses={401: {"description": "Missing or wrong X-API-Key"}, 503: {"description": "No model / admin off"}},
+)
+async def reload(request: Request) -> ReloadResponse:
+    """Load the current champion from the registry without a restart (e.g. after `genaiops train`)."""
+    classic = getattr(request.app.state, "classic", None)
+    if classic is None:
+        raise HTTPException(status_code=503, detail=f"classic model unavailable: {request.app.state.classic_error}")
+    try:
+        previous, current = await run_in_threadpool(classic.reload)
+    except ModelUnavailableError as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    request.app.openapi_schema = None  # the request model may have changed with the model
+    return ReloadResponse(model=current, previous=previous, changed=previous != current)

@@ -1,0 +1,92 @@
+"""``POST /feedback``, ``GET /monitoring/classic`` and ``GET /monitoring/rag`` (shapes in docs/api.md).
+
+Thin: the ask log (``app.state.ask_log``) records feedback; the summaries come from
+``classic_ml.drift`` and ``rag.monitoring`` and run in the thread pool (Evidently takes a moment).
+Each summary also updates the drift gauges of ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import SettingsDep
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["monitoring"])
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=64, description="The request_id of the /ask answer.")
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=2000)
+
+
+class FeedbackResponse(BaseModel):
+    status: Literal["recorded"]
+
+
+def _metrics(request: Request) -> Any:
+    return getattr(request.app.state, "metrics", None)
+
+
+@router.post("/feedback", response_model=FeedbackResponse, responses={404: {}, 503: {"description": "no ask log"}})
+async def feedback(body: FeedbackRequest, request: Request) -> dict[str, str]:
+    """Thumbs up / down (and an optional comment) on an answer; an unknown ``request_id`` is a 404."""
+    ask_log = getattr(request.app.state, "ask_log", None)
+    if ask_log is None:
+        reason = getattr(request.app.state, "ask_log_error", "the ask log is not started")
+        raise HTTPException(503, detail=f"feedback cannot be recorded: {reason}")
+    found = await run_in_threadpool(ask_log.add_feedback, body.request_id, body.rating, body.comment)
+    if not found:
+        raise HTTPException(404, detail=f"unknown request_id {body.request_id!r}: send the id returned by /ask")
+    metrics = _metrics(request)
+    if metrics is not None:
+        metrics.feedback.labels(body.rating).inc()
+    return {"status": "recorded"}
+
+
+WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window; default settings monitoring.window.")
+
+
+@router.get("/monitoring/classic", responses={503: {"description": "no model to monitor"}})
+async def monitoring_classic(request: Request, settings: SettingsDep, window: int | None = WindowQuery) -> Any:
+    """Input drift of ``/predict`` traffic, window by window, against the model's training sample."""
+    from classic_ml.drift import NoReferenceError, classic_drift
+
+    classic = getattr(request.app.state, "classic", None)
+    served = classic.state.model if classic is not None and classic.readiness() == "ready" else None
+    if classic is not None and classic.prediction_log is not None:
+        await run_in_threadpool(classic.prediction_log.flush)  # include what this process just served
+    try:
+        summary = await run_in_threadpool(
+            lambda: classic_drift(settings, window=window, model=served, log_partial=False)
+        )
+    except NoReferenceError as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+    metrics = _metrics(request)
+    if metrics is not None:
+        metrics.observe_classic(summary)
+    return summary
+
+
+@router.get("/monitoring/rag")
+async def monitoring_rag(request: Request, settings: SettingsDep, window: int | None = WindowQuery) -> Any:
+    """RAG quality of the latest window of asks against the first one, and the offline eval history."""
+    from rag.monitoring import rag_summary
+
+    ask_log = getattr(request.app.state, "ask_log", None)
+    if ask_log is not None:
+        await run_in_threadpool(ask_log.flush)
+    engine = ask_log.engine if ask_log is not None else None
+    summary = await run_in_threadpool(lambda: rag_summary(settings, window=window, engine=engine))
+    metrics = _metrics(request)
+    if metrics is not None:
+        metrics.observe_rag(summary)
+    return summary

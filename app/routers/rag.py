@@ -1,0 +1,142 @@
+"""``POST /ask`` and ``POST /ask/stream``: thin HTTP over ``rag.service.RagService``.
+
+Blocking work (retrieval, llama.cpp) runs in the thread pool, never on the event loop. Errors a
+caller can act on are mapped here: bad input -> 422 naming the field, empty index or unreachable
+LLM backend -> 503 with the fix or the backend's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.deps import RagDep
+from rag.service import InvalidRequestError, answer_to_dict
+from rag.store import VectorStoreUnavailableError
+from rag.types import EmptyIndexError, LlmUnavailableError
+
+_UNAVAILABLE = (EmptyIndexError, LlmUnavailableError, VectorStoreUnavailableError)
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["rag"])
+
+
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question, in French or English.", examples=["Qu'est-ce que le MLOps ?"])
+    top_k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve; default settings rag.top_k.")
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=100, description="Earlier turns, oldest first.")
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must not be empty")
+        return value
+
+
+class SourcePublic(BaseModel):
+    id: str
+    source: str
+    heading: str
+    score: float
+    text: str
+
+
+class PromptRef(BaseModel):
+    name: str
+    version: str
+
+
+class AskResponse(BaseModel):
+    request_id: str
+    answer: str
+    mode: Literal["generative", "extractive", "refusal"]
+    grounded: bool
+    sources: list[SourcePublic]
+    prompt: PromptRef
+    model: str
+    timings_ms: dict[str, float]
+
+
+def _http_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, InvalidRequestError):
+        return HTTPException(422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}])
+    if isinstance(exc, _UNAVAILABLE):
+        return HTTPException(503, detail=str(exc))
+    raise exc
+
+
+def _history(body: AskRequest) -> list[dict[str, str]]:
+    return [turn.model_dump() for turn in body.history]
+
+
+@router.post("/ask", response_model=AskResponse, responses={422: {}, 503: {"description": "index empty / LLM down"}})
+def ask(body: AskRequest, rag: RagDep) -> dict[str, Any]:
+    """Answer from the course, with numbered sources ([1] is ``sources[0]``)."""
+    try:
+        answer = rag.ask(body.question, top_k=body.top_k, history=_history(body))
+    except (InvalidRequestError, *_UNAVAILABLE) as exc:
+        raise _http_error(exc) from exc
+    return answer_to_dict(answer)
+
+
+_END = object()
+
+
+def _next(events: Iterator[dict[str, Any]]) -> Any:
+    return next(events, _END)
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return f"event: {event['event']}\ndata: {json.dumps(event['data'], ensure_ascii=False)}\n\n"
+
+
+@router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}, 422: {}, 503: {}})
+async def ask_stream(body: AskRequest, rag: RagDep) -> StreamingResponse:
+    """Server-sent events: ``token`` {text}..., then ``done`` (the ``/ask`` body) or ``error`` {detail}.
+
+    The first event is computed before answering, so validation, an empty index and an unreachable
+    backend still get their 422 / 503 status instead of an error inside a 200 stream.
+    """
+    events = rag.stream(body.question, top_k=body.top_k, history=_history(body))
+    try:
+        first = await run_in_threadpool(_next, events)
+    except (InvalidRequestError, *_UNAVAILABLE) as exc:
+        raise _http_error(exc) from exc
+
+    async def body_events() -> AsyncIterator[str]:
+        event = first
+        try:
+            while event is not _END:
+                yield _sse(event)
+                event = await run_in_threadpool(_next, events)
+        except (InvalidRequestError, *_UNAVAILABLE) as exc:
+            yield _sse({"event": "error", "data": {"detail": str(exc)}})
+        except Exception as exc:  # noqa: BLE001 - the status line is sent: the stream must say it failed
+            log.exception("ask/stream failed")
+            yield _sse({"event": "error", "data": {"detail": f"internal error: {type(exc).__name__}"}})
+        finally:
+            # A client that left: stop the generation. ValueError: the generator is still running in a
+            # worker thread; its producer then finishes on its own and releases the model.
+            with contextlib.suppress(ValueError):
+                events.close()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body_events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,292 @@
+"""Input drift of the classic model: windows of the prediction log against the training reference.
+
+The reference is the sample of the training data saved inside the model (``reference.parquet``,
+see ``classic_ml.tracking``) plus the model's own predictions on it. Each window of the prediction
+log (by count: the log cut into consecutive blocks of ``window`` rows from the first row, so a
+window never changes once full; or by time period) goes through Evidently's ``DataDriftPreset``:
+Evidently picks the test per column (K-S / chi-square / Z-test on small samples, Wasserstein /
+Jensen-Shannon on large ones) and decides drift per column; we report its test, score, threshold
+and verdict, the share of drifted *features*, and the drift of the prediction distribution
+(a column of its own, not counted in the share). A window is ``drift`` when that share reaches
+``settings.monitoring.drift_share_threshold``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from classic_ml.prediction_log import prediction_table, read_predictions
+from classic_ml.preprocess import feature_frame
+from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
+from classic_ml.schema import FeatureSchema, class_label
+from classic_ml.tracking import reference_frame
+from genaiops.db import make_engine
+from genaiops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREDICTION = "__prediction__"
+
+
+class NoReferenceError(LookupError):
+    """No model, or a model saved without its reference sample; the message names the fix."""
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    frame: pd.DataFrame  # model input columns (+ PREDICTION), as the model sees them
+    schema: FeatureSchema
+    name: str
+    version: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def load_reference(settings: Settings, model: LoadedModel | None = None) -> Reference:
+    """The served model's training sample and its predictions on it (the champion when ``model`` is None)."""
+    model = model or load_for_serving(settings)
+    if model is None:
+        raise NoReferenceError(f"no classic model to monitor: {TRAIN_COMMAND}")
+    raw = reference_frame(model.model_dir)
+    if raw is None:
+        raise NoReferenceError(f"{model.name} v{model.version} was saved without a reference sample: retrain it")
+    frame = feature_frame(raw, model.schema)
+    frame[PREDICTION] = _labels(model.pipeline.predict(frame), model.schema)
+    return Reference(frame.reset_index(drop=True), model.schema, model.name, str(model.version))
+
+
+def _labels(values: Any, schema: FeatureSchema) -> pd.Series:
+    series = pd.Series(list(values))
+    if schema.task == "classification":
+        return series.map(lambda v: None if v is None else class_label(v)).astype(object)
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+def current_frame(log_rows: pd.DataFrame, reference: Reference) -> pd.DataFrame:
+    """Prediction-log rows as the reference's columns (inputs that clash with log columns are ``input_``-prefixed)."""
+    raw = pd.DataFrame(index=log_rows.index)
+    for name in reference.schema.feature_names:
+        column = f"input_{name}" if f"input_{name}" in log_rows.columns else name
+        raw[name] = log_rows[column] if column in log_rows.columns else None
+    frame = feature_frame(raw, reference.schema)
+    frame[PREDICTION] = _labels(log_rows["prediction"], reference.schema).to_numpy()
+    return frame.reset_index(drop=True)
+
+
+def _definition(schema: FeatureSchema) -> Any:
+    from evidently import DataDefinition
+
+    numbers, categories = schema.names_of("number"), schema.names_of("category")
+    (categories if schema.task == "classification" else numbers).append(PREDICTION)
+    return DataDefinition(numerical_columns=numbers, categorical_columns=categories)
+
+
+def run_drift(reference: Reference, current: pd.DataFrame, threshold: float) -> tuple[dict[str, Any], Any]:
+    """Evidently on one window: (the window's drift fields, the Evidently snapshot for the HTML report)."""
+    from evidently import Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = _definition(reference.schema)
+    report = Report([DataDriftPreset(drift_share=threshold)], include_tests=True)
+    snapshot = report.run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference.frame, data_definition=definition),
+    )
+    columns = _column_results(snapshot.dict(), reference.schema)
+    features = [columns[n] for n in reference.schema.feature_names if n in columns]
+    share = sum(f["drifted"] for f in features) / len(features) if features else 0.0
+    prediction = columns.get(PREDICTION)
+    fields = {
+        "share_drifted": round(share, 4),
+        "drift_detected": bool(features) and share >= threshold,
+        "features": features,
+        "prediction_distribution": _distribution(current[PREDICTION], reference.schema),
+        "prediction_drift": None if prediction is None else {k: prediction[k] for k in PREDICTION_DRIFT_KEYS},
+    }
+    return fields, snapshot
+
+
+PREDICTION_DRIFT_KEYS = ("test", "score", "threshold", "drifted")
+
+
+def _column_results(result: dict[str, Any], schema: FeatureSchema) -> dict[str, dict[str, Any]]:
+    """Per column: Evidently's test, score and threshold (ValueDrift metrics) and its verdict (their tests)."""
+    verdicts = {
+        t["metric_config"]["params"]["column"]: t["status"] == "FAIL"
+        for t in result["tests"]
+        if t["metric_config"]["params"].get("type", "").endswith("ValueDrift")
+    }
+    kinds = {f.name: ("numeric" if f.kind == "number" else "categorical") for f in schema.fields}
+    kinds[PREDICTION] = "categorical" if schema.task == "classification" else "numeric"
+    columns = {}
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            name = config["column"]
+            columns[name] = {
+                "name": name,
+                "kind": kinds.get(name, "numeric"),
+                "test": config.get("method"),
+                "score": _finite(metric["value"]),
+                "threshold": config.get("threshold"),
+                "drifted": bool(verdicts.get(name, False)),
+            }
+    return columns
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _distribution(predictions: pd.Series, schema: FeatureSchema) -> dict[str, float]:
+    if schema.task != "classification" or predictions.empty:
+        return {}
+    shares = predictions.dropna().astype(str).value_counts(normalize=True).sort_index()
+    return {str(k): round(float(v), 4) for k, v in shares.items()}
+
+
+# -- windows of the prediction log ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    index: int
+    rows: pd.DataFrame  # prediction-log rows, oldest first
+    full: bool  # a full count window never changes again (its report can be cached)
+
+
+def min_rows(window: int) -> int:
+    """A trailing partial window is shown once it has this many rows (a test on fewer says little)."""
+    return max(10, window // 2)
+
+
+def count_windows(source: Engine, table_name: str, window: int, max_windows: int) -> list[Window]:
+    """The last ``max_windows`` blocks of ``window`` rows, counted from the first row ever logged."""
+    table = prediction_table(table_name)
+    if not sa.inspect(source).has_table(table_name):
+        return []
+    with source.connect() as conn:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    full, rest = divmod(total, window)
+    last = full + (1 if rest >= min_rows(window) else 0)  # windows shown: [first, last)
+    first = max(0, last - max_windows)
+    if last == 0:
+        return []
+    frame = read_predictions(source, limit=total - first * window, table_name=table_name)
+    out = []
+    for index in range(first, last):
+        start = (index - first) * window
+        rows = frame.iloc[start : start + window]
+        out.append(Window(index, rows.reset_index(drop=True), len(rows) == window))
+    return out
+
+
+def time_windows(source: Engine, table_name: str, period: str, max_windows: int) -> list[Window]:
+    """The last ``max_windows`` calendar periods (pandas frequency, e.g. ``1h``, ``1D``) that have rows."""
+    step = pd.Timedelta(period)
+    now = pd.Timestamp.now(tz="UTC")
+    since = (now - step * max_windows).floor(period)
+    frame = read_predictions(source, since=since.to_pydatetime(), table_name=table_name)
+    if frame.empty:
+        return []
+    buckets = frame["ts"].dt.floor(period)
+    current = now.floor(period)
+    return [
+        Window(int((bucket - since) / step), rows.reset_index(drop=True), bucket < current)
+        for bucket, rows in frame.groupby(buckets, sort=True)
+    ][-max_windows:]
+
+
+# -- the summary served at GET /monitoring/classic -----------------------------------------------------
+
+
+_full_windows: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # full windows never change: computed once
+_CACHE_SIZE = 256
+
+
+def window_summary(reference: Reference, window: Window, threshold: float) -> dict[str, Any]:
+    """One entry of ``windows``; full windows are computed once per process (they never change)."""
+    bounds = {
+        "index": window.index,
+        "start": window.rows["ts"].iloc[0].isoformat(),
+        "end": window.rows["ts"].iloc[-1].isoformat(),
+        "rows": len(window.rows),
+    }
+    key = (reference.key, bounds["start"], bounds["end"], bounds["rows"], threshold)
+    fields = _full_windows.get(key) if window.full else None
+    if fields is None:
+        fields = run_drift(reference, current_frame(window.rows, reference), threshold)[0]
+        if window.full:
+            _full_windows[key] = fields
+            while len(_full_windows) > _CACHE_SIZE:
+                _full_windows.popitem(last=False)
+    return {**bounds, **fields}
+
+
+def classic_drift(
+    settings: Settings,
+    *,
+    window: int | None = None,
+    period: str | None = None,
+    model: LoadedModel | None = None,
+    reference: Reference | None = None,
+    log_report: bool = True,
+    log_partial: bool = True,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """The drift summary of the served model (shape of ``GET /monitoring/classic`` in docs/api.md).
+
+    ``log_report`` logs the current window's HTML report to MLflow, once per window (found again after).
+    With ``log_partial=False`` a window still filling up is not logged; ``report_uri`` is then the
+    model's latest report (the API does this, so polling does not log a run per poll).
+    """
+    reference = reference or load_reference(settings, model)
+    size = window or settings.monitoring.window
+    threshold = settings.monitoring.drift_share_threshold
+    owned = engine is None
+    engine = engine or make_engine(settings.database_url or "")
+    try:
+        table = settings.classic.prediction_log_table
+        if period:
+            windows = time_windows(engine, table, period, settings.monitoring.max_windows)
+        else:
+            windows = count_windows(engine, table, size, settings.monitoring.max_windows)
+    finally:
+        if owned:
+            engine.dispose()
+    summaries = [window_summary(reference, w, threshold) for w in windows]
+    current = summaries[-1] if summaries else None
+    status = "no_data" if current is None else ("drift" if current["drift_detected"] else "ok")
+    summary = {
+        "status": status,
+        "model": {"name": reference.name, "version": reference.version},
+        "reference_rows": len(reference.frame),
+        "window_size": size,
+        "windows": summaries,
+        "current": current,
+        "report_uri": None,
+    }
+    if current is not None and log_report:
+        from classic_ml.drift_report import latest_report_uri, log_drift_report
+
+        try:
+            if windows[-1].full or log_partial:
+                summary["report_uri"] = log_drift_report(settings, reference, windows[-1], summary)
+            else:
+                summary["report_uri"] = latest_report_uri(settings, reference)
+        except Exception as exc:  # noqa: BLE001 - the summary is still worth serving without its report
+            log.warning("drift report not logged to MLflow (%s): %s", settings.mlflow.tracking_uri, exc)
+    return summary

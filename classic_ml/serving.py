@@ -1,0 +1,141 @@
+"""The classic-model service the API holds: the champion, its request model, and the prediction log.
+
+Built once in the lifespan (``build_classic_service``). A missing model does not stop the API:
+``predict`` raises ``ModelUnavailableError`` (503 naming the command that trains one) until a
+model is trained and ``reload`` is called. ``reload`` swaps the whole serving state in one
+assignment, so a request in flight finishes on the model it started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from classic_ml.api_models import ModelRef, build_request_model
+from classic_ml.prediction_log import PredictionLog, build_prediction_log, log_rows
+from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
+from classic_ml.scoring import Scorer
+from genaiops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(RuntimeError):
+    """No model to serve; the message says how to get one."""
+
+
+class BatchTooLargeError(ValueError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} records in one request; the limit is {limit} (settings classic.max_batch)")
+
+
+class RecordsInvalidError(ValueError):
+    """The body does not match the model's schema; ``errors`` are pydantic-style with ``loc`` from the body."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("invalid records")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ServingState:
+    model: LoadedModel
+    scorer: Scorer
+    request_model: type[BaseModel]
+    one: TypeAdapter
+    many: TypeAdapter
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(name=self.model.name, version=self.model.version, source=self.model.source)
+
+
+def _state(model: LoadedModel) -> ServingState:
+    record = build_request_model(model.schema)
+    return ServingState(model, Scorer(model), record, TypeAdapter(record), TypeAdapter(list[record]))  # type: ignore[valid-type]
+
+
+class ClassicService:
+    def __init__(self, settings: Settings, prediction_log: PredictionLog | None) -> None:
+        self.settings = settings
+        self.prediction_log = prediction_log
+        self._state: ServingState | None = None
+        self._reload_lock = threading.Lock()
+
+    @property
+    def state(self) -> ServingState:
+        state = self._state
+        if state is None:
+            raise ModelUnavailableError(f"no classic model is available: {TRAIN_COMMAND}, then POST /admin/reload")
+        return state
+
+    @property
+    def request_model(self) -> type[BaseModel] | None:
+        return self._state.request_model if self._state else None
+
+    def readiness(self) -> str:
+        return "ready" if self._state is not None else f"no model: {TRAIN_COMMAND}"
+
+    def reload(self) -> tuple[ModelRef | None, ModelRef]:
+        """Load the champion again (registry, else local copy); returns (previous, current)."""
+        with self._reload_lock:
+            previous = self._state.ref if self._state else None
+            model = load_for_serving(self.settings)
+            if model is None:
+                raise ModelUnavailableError(f"no champion could be loaded: {TRAIN_COMMAND}")
+            self._state = _state(model)
+            return previous, self._state.ref
+
+    def parse(self, body: Any) -> list[dict[str, Any]]:
+        """A decoded JSON body (one record or a list) -> validated records keyed by column name."""
+        state = self.state
+        if isinstance(body, list):
+            if not body:
+                raise RecordsInvalidError([_error(("body",), "the batch is empty: send at least one record")])
+            if len(body) > self.settings.classic.max_batch:
+                raise BatchTooLargeError(len(body), self.settings.classic.max_batch)
+            adapter, prefix = state.many, ("body",)
+        elif isinstance(body, dict):
+            adapter, prefix = state.one, ("body",)
+        else:
+            raise RecordsInvalidError([_error(("body",), "expected a record (JSON object) or a list of records")])
+        try:
+            parsed = adapter.validate_python(body)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            raise RecordsInvalidError([{**e, "loc": (*prefix, *e["loc"])} for e in errors]) from exc
+        items = parsed if isinstance(parsed, list) else [parsed]
+        return [item.model_dump(by_alias=True) for item in items]
+
+    def predict(self, records: list[dict[str, Any]], request_id: str | None = None) -> dict[str, Any]:
+        """Predictions for validated records, logged in the background; a JSON-ready response dict."""
+        state = self.state
+        request_id = request_id or uuid.uuid4().hex
+        results = state.scorer.predict_records(records)
+        if self.prediction_log is not None:
+            self.prediction_log.append(log_rows(request_id, state.model.name, state.model.version, records, results))
+        return {"request_id": request_id, "model": state.ref.model_dump(), "predictions": results}
+
+    def close(self) -> None:
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+
+
+def _error(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
+    return {"type": "value_error", "loc": loc, "msg": msg}
+
+
+def build_classic_service(settings: Settings) -> ClassicService:
+    """The service with the champion loaded when there is one (a missing model is reported, not fatal)."""
+    settings.ensure_dirs()
+    service = ClassicService(settings, build_prediction_log(settings))
+    try:
+        service.reload()
+    except ModelUnavailableError as exc:
+        log.warning("classic service started without a model: %s", exc)
+    return service

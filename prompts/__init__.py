@@ -1,0 +1,21 @@
+"""Versioned prompt templates. ``load_prompt(name, settings)`` is the only way the service gets one."""
+
+from prompts.loader import (
+    MissingVariableError,
+    PromptError,
+    PromptNotFoundError,
+    PromptParts,
+    PromptTemplate,
+    load_prompt,
+    parse_prompt,
+)
+
+__all__ = [
+    "MissingVariableError",
+    "PromptError",
+    "PromptNotFoundError",
+    "PromptParts",
+    "PromptTemplate",
+    "load_prompt",
+    "parse_prompt",
+]

@@ -1,0 +1,85 @@
+"""``genaiops prompts ...``: push, list, diff and promote prompt versions in the MLflow Prompt Registry."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+prompts_app = typer.Typer(help="Prompt templates: git files <-> MLflow Prompt Registry.", no_args_is_help=True)
+
+
+@prompts_app.command("push")
+def push_cmd(ctx: typer.Context) -> None:
+    """Register a new version of each changed prompt file (idempotent). Example: `genaiops prompts push`."""
+    from genaiops.cli import settings_from
+    from prompts.registry import push
+
+    results = push(settings_from(ctx))
+    table = Table(title="prompts push")
+    for column in ("prompt", "status", "version", "detail"):
+        table.add_column(column)
+    for r in results:
+        style = {"registered": "green", "unchanged": "dim", "invalid": "red"}[r.status]
+        table.add_row(r.name, f"[{style}]{r.status}[/{style}]", str(r.version or "-"), r.detail)
+    console.print(table)
+    if any(r.status == "invalid" for r in results):
+        raise typer.Exit(2)
+
+
+@prompts_app.command("list")
+def list_cmd(ctx: typer.Context) -> None:
+    """Registered prompts, versions and aliases. Example: `genaiops prompts list`."""
+    from genaiops.cli import settings_from
+    from prompts.registry import list_prompts
+
+    table = Table(title="registered prompts")
+    for column in ("prompt", "version", "aliases", "git commit"):
+        table.add_column(column)
+    for prompt in list_prompts(settings_from(ctx)):
+        for v in prompt["versions"]:
+            table.add_row(prompt["name"], v["version"], ", ".join(v["aliases"]), v["commit"])
+    console.print(table)
+
+
+@prompts_app.command("diff")
+def diff_cmd(ctx: typer.Context, name: str, v1: int, v2: int) -> None:
+    """Unified diff of two versions. Example: `genaiops prompts diff rag_answer 1 2`."""
+    from mlflow.exceptions import MlflowException
+
+    from genaiops.cli import settings_from
+    from prompts.registry import diff
+
+    try:
+        text = diff(settings_from(ctx), name, v1, v2)
+    except MlflowException as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(text or "(no difference)", markup=False, highlight=False)
+
+
+@prompts_app.command("promote")
+def promote_cmd(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    alias: str = typer.Option("production", help="production | candidate"),
+) -> None:
+    """Point an alias at a version. Example: `genaiops prompts promote rag_answer 2 --alias production`."""
+    from mlflow.exceptions import MlflowException
+
+    from genaiops.cli import settings_from
+    from prompts.loader import PromptError
+    from prompts.registry import promote
+
+    try:
+        promote(settings_from(ctx), name, version, alias)
+    except (MlflowException, PromptError) as exc:
+        console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"{name}@{alias} -> version {version} (the API picks it up on POST /admin/reload)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prompts_app, name="prompts")

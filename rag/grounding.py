@@ -1,0 +1,181 @@
+"""The grounding guard: is each sentence of an answer supported by the passages it was given?
+
+The default model (0.5B parameters) answers well from a context most of the time, but sometimes
+adds names, tools or loops that no passage contains. Every content sentence is checked against the
+passages by lexical overlap (stemmed content words, as BM25 sees them) and, when an embedder is
+given, by cosine similarity to the passages' sentences; a name absent from every passage and from
+the question is never supported. Citations are then repaired to point at the passage that supports
+each sentence, and out-of-range ones are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.prompting import fold
+from rag.retrieval import tokenize
+from rag.types import Embedder, ScoredChunk
+
+_CITATION = re.compile(r"\[\s*(?:passages?|sources?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
+_LEADING_CITATIONS = re.compile(r"^((?:\s*\[[^\]]*\d[^\]]*\])+)\s*")
+_STRONG_NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z]\w*|[A-Za-z]+-?\d[\w.-]*|[A-Z]{2,}\w*)")
+_CAPITALISED = re.compile(r"\b[A-Z][a-zà-öø-ÿ]{2,}\b")
+MIN_CONTENT_TOKENS = 3
+
+
+@dataclass
+class SentenceCheck:
+    text: str  # without citation markers
+    cited: list[int]  # 1-based numbers the model wrote
+    content: bool  # has enough content words to be checked
+    overlap: float = 0.0  # share of the sentence's content words found in the passages
+    similarity: float | None = None  # best cosine to a passage sentence
+    best: int | None = None  # 0-based index of the passage that supports it most
+    per_passage: list[float] = field(default_factory=list)  # overlap with each passage
+    novel_names: list[str] = field(default_factory=list)
+    supported: bool = False
+
+
+@dataclass
+class GroundingReport:
+    sentences: list[SentenceCheck]
+    grounded: bool
+    reason: str  # why not grounded, "" when grounded
+
+
+def citations(text: str) -> list[int]:
+    return [int(n) for group in _CITATION.findall(text) for n in re.split(r"[,;]", group)]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and list items; a citation that opens a sentence belongs to the previous one."""
+    pieces = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+    merged: list[str] = []
+    for piece in pieces:
+        match = _LEADING_CITATIONS.match(piece)
+        if match and merged:
+            merged[-1] += " " + match.group(1).strip()
+            piece = piece[match.end() :]
+        if piece.strip():
+            merged.append(piece.strip())
+    return merged
+
+
+def strip_citations(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", _CITATION.sub("", text)).strip()
+
+
+def names_in(text: str) -> list[str]:
+    """Words that look like names, products or versions (SageMaker, GPT-4, AWS, Anthropic).
+
+    A capitalised word only counts mid-sentence: after a full stop, a colon, a bullet or a quote it is
+    just an ordinary word starting a phrase.
+    """
+    found = [m.group(0) for m in _STRONG_NAME.finditer(text)]
+    for match in _CAPITALISED.finditer(text):
+        before = text[: match.start()].rstrip()
+        if before and before[-1] not in ".:;!?*-(\"'«[>#|":
+            found.append(match.group(0))
+    return found
+
+
+def repeats(text: str) -> bool:
+    """A generation loop: some three-word run occurs four times or more."""
+    words = fold(text).split()
+    grams = Counter(tuple(words[i : i + 3]) for i in range(len(words) - 2))
+    return bool(grams) and max(grams.values()) >= 4
+
+
+class GroundingChecker:
+    """Scores answer sentences against passages. Thresholds come from settings.rag.grounding_*."""
+
+    def __init__(self, embedder: Embedder | None, min_overlap: float, min_similarity: float) -> None:
+        self.embedder = embedder
+        self.min_overlap = min_overlap
+        self.min_similarity = min_similarity
+
+    def check(self, answer: str, passages: Sequence[ScoredChunk], question: str = "") -> GroundingReport:
+        sentences = [self._parse(s) for s in split_sentences(answer)]
+        if not passages or not any(s.content for s in sentences):
+            return GroundingReport(sentences, False, "no checkable sentence" if passages else "no passages")
+        if repeats(answer):
+            return GroundingReport(sentences, False, "the answer repeats itself (generation loop)")
+        passage_terms = [set(tokenize(p.chunk.text + " " + p.chunk.heading)) for p in passages]
+        all_terms = set().union(*passage_terms)
+        known = fold(" ".join(p.chunk.text + " " + p.chunk.heading for p in passages) + " " + question)
+        for sentence in sentences:
+            self._score_lexical(sentence, passage_terms, all_terms, known)
+        self._score_semantic([s for s in sentences if s.content], passages)
+        for sentence in sentences:
+            sentence.supported = self._supported(sentence)
+        unsupported = [s.text for s in sentences if s.content and not s.supported]
+        if unsupported:
+            return GroundingReport(sentences, False, f"unsupported: {unsupported[0][:80]!r}")
+        return GroundingReport(sentences, True, "")
+
+    def _parse(self, raw: str) -> SentenceCheck:
+        text = strip_citations(raw)
+        return SentenceCheck(text=text, cited=citations(raw), content=len(tokenize(text)) >= MIN_CONTENT_TOKENS)
+
+    def _score_lexical(
+        self, sentence: SentenceCheck, passage_terms: list[set[str]], all_terms: set[str], known: str
+    ) -> None:
+        terms = set(tokenize(sentence.text))
+        sentence.novel_names = [n for n in names_in(sentence.text) if fold(n) not in known]
+        if not terms:
+            return
+        sentence.overlap = len(terms & all_terms) / len(terms)
+        sentence.per_passage = [len(terms & t) / len(terms) for t in passage_terms]
+        sentence.best = int(np.argmax(sentence.per_passage))
+
+    def _score_semantic(self, sentences: list[SentenceCheck], passages: Sequence[ScoredChunk]) -> None:
+        if self.embedder is None or not sentences:
+            return
+        owners: list[int] = []
+        units: list[str] = []
+        for index, scored in enumerate(passages):
+            for unit in split_sentences(scored.chunk.text) or [scored.chunk.text]:
+                owners.append(index)
+                units.append(unit)
+        vectors = self.embedder.embed_documents([s.text for s in sentences] + units)
+        answer_vecs, unit_vecs = vectors[: len(sentences)], vectors[len(sentences) :]
+        sims = answer_vecs @ unit_vecs.T
+        for row, sentence in zip(sims, sentences, strict=True):
+            sentence.similarity = float(row.max())
+            if sentence.overlap < self.min_overlap:  # the embedder knows better which passage it came from
+                sentence.best = owners[int(row.argmax())]
+
+    def _supported(self, sentence: SentenceCheck) -> bool:
+        if sentence.novel_names:
+            return False
+        if not sentence.content:
+            return True
+        if sentence.overlap >= self.min_overlap:
+            return True
+        similar = sentence.similarity is not None and sentence.similarity >= self.min_similarity
+        return similar and sentence.overlap >= self.min_overlap / 2
+
+
+def repair_citations(report: GroundingReport, n_sources: int, min_overlap: float = 0.25) -> str:
+    """Rebuild the answer with valid citations: out-of-range numbers dropped, missing ones added.
+
+    A cited passage is kept when it shares at least ``min_overlap`` of the sentence's content words;
+    a supported sentence left with no citation cites the passage that supports it best.
+    """
+    lines = []
+    for sentence in report.sentences:
+        valid = [n for n in dict.fromkeys(sentence.cited) if 1 <= n <= n_sources]
+        overlaps = sentence.per_passage
+        if overlaps:
+            valid = [n for n in valid if n - 1 < len(overlaps) and overlaps[n - 1] >= min_overlap]
+        if not valid and sentence.content and sentence.supported and sentence.best is not None:
+            valid = [sentence.best + 1]
+        marks = "".join(f"[{n}]" for n in valid)
+        lines.append(f"{sentence.text} {marks}".strip())
+    return " ".join(lines).strip()

@@ -1,0 +1,296 @@
+"""The RAG service: question in, grounded answer with numbered sources out (whole or streamed).
+
+Steps: validate -> screen injection -> retrieve -> refuse when out of scope -> prompt -> generate ->
+grounding guard -> citations. The API, the CLI and the evaluation all go through ``RagService``,
+so they answer identically. Generation for a stream runs in a producer thread that always runs to
+its end (bounded by max_tokens), so a client that disconnects never leaves llama.cpp's lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from genaiops.settings import Settings
+from prompts import PromptTemplate, load_prompt
+from rag.answer import decide, runaway, trim_incomplete
+from rag.grounding import GroundingChecker
+from rag.prompting import (
+    INJECTION_REFUSAL,
+    NOT_COVERED,
+    BuiltPrompt,
+    Lang,
+    build_messages,
+    detect_language,
+    looks_like_injection,
+    system_prompt,
+)
+from rag.types import Answer, ChatMessage, ChatModel, LlmUnavailableError, Mode, Retrieval
+
+log = logging.getLogger(__name__)
+
+TOP_K_RANGE = (1, 20)
+_CHARS_PER_TOKEN = 3  # French text through Qwen's tokenizer, rounded down to stay inside n_ctx
+
+
+class InvalidRequestError(ValueError):
+    """Bad user input; ``field`` names what to fix (maps to HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class _Plan:
+    request_id: str
+    question: str
+    lang: Lang
+    started: float
+    timings: dict[str, float]
+    final: Answer | None = None  # set when no generation is needed (refusals)
+    prompt: BuiltPrompt | None = None
+    stopped: str = ""  # why generation was cut short, if it was
+
+
+class RagService:
+    """Answers questions about the indexed course. Thread-safe; llama.cpp calls are serialized."""
+
+    def __init__(self, settings: Settings, retriever: Any, llm: ChatModel, prompt: PromptTemplate) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+        self.prompt = prompt
+        rag = settings.rag
+        self.checker = GroundingChecker(retriever.embedder, rag.grounding_min_overlap, rag.grounding_min_similarity)
+
+    # -- what callers ask about the service -------------------------------------------------
+    def prompt_info(self) -> dict[str, str]:
+        return {"name": self.prompt.name, "version": self.prompt.version}
+
+    def system_prompt(self, lang: Lang = "fr") -> str:
+        return system_prompt(self.prompt, lang)
+
+    def readiness(self) -> str:
+        """'ready', or why not: an empty index or an LLM backend that cannot answer."""
+        try:
+            if self.retriever.count() == 0:
+                return "index is empty: run genaiops ingest"
+        except Exception as exc:  # noqa: BLE001 - a store that cannot count cannot serve
+            return f"vector store unavailable: {type(exc).__name__}: {exc}"
+        check = getattr(self.llm, "readiness", None)
+        return check() if check is not None else "ready"
+
+    def reload_index(self) -> int:
+        """Pick up a new ingest without restarting; returns the number of indexed chunks."""
+        self.retriever.refresh()
+        return int(self.retriever.count())
+
+    def close(self) -> None:
+        close = getattr(self.llm, "close", None)
+        if close is not None:
+            close()
+
+    # -- answering ---------------------------------------------------------------------------
+    def ask(self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None) -> Answer:
+        """The whole answer at once (CLI, evaluation, ``POST /ask``)."""
+        plan = self._prepare(question, top_k, history)
+        if plan.final is not None:
+            return plan.final
+        assert plan.prompt is not None
+        pieces = list(self._generate(plan))
+        return self._finish(plan, "".join(pieces), len(pieces))
+
+    def stream(
+        self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Events for SSE: ``token`` {text} as generated, then ``done`` (the ``/ask`` body) or ``error``.
+
+        Validation, an empty index and retrieval errors raise before the first event is produced.
+        """
+        plan = self._prepare(question, top_k, history)
+        if plan.final is not None:
+            yield {"event": "done", "data": answer_to_dict(plan.final)}
+            return
+        pieces: list[str] = []
+        try:
+            for piece in self._generate(plan):
+                pieces.append(piece)
+                yield {"event": "token", "data": {"text": piece}}
+        except LlmUnavailableError as exc:
+            if not pieces:
+                raise
+            yield {"event": "error", "data": {"detail": str(exc)}}
+            return
+        yield {"event": "done", "data": answer_to_dict(self._finish(plan, "".join(pieces), len(pieces)))}
+
+    def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None) -> _Plan:
+        question = self._validate(question, top_k)
+        plan = _Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {})
+        if looks_like_injection(question):
+            plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
+            return plan
+        retrieval: Retrieval = self.retriever.retrieve(question, top_k=top_k)
+        plan.timings["retrieve"] = _ms(plan.started)
+        if not retrieval.in_scope:
+            plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
+            return plan
+        turns = self._history(history)
+        budget = self._context_budget(question, turns)
+        plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
+        return plan
+
+    def _validate(self, question: str, top_k: int | None) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequestError("question", "question must not be empty")
+        limit = self.settings.rag.max_question_chars
+        if len(question) > limit:
+            raise InvalidRequestError("question", f"question is {len(question)} characters long; the limit is {limit}")
+        low, high = TOP_K_RANGE
+        if top_k is not None and not low <= top_k <= high:
+            raise InvalidRequestError("top_k", f"top_k must be between {low} and {high}")
+        return question.strip()
+
+    def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
+        """The last few user/assistant turns, each cut short: enough for follow-ups, bounded in cost."""
+        rag = self.settings.rag
+        turns: list[ChatMessage] = []
+        for turn in list(history or [])[-rag.history_messages :] if rag.history_messages else []:
+            role, content = (turn["role"], turn["content"]) if isinstance(turn, dict) else (turn[0], turn[1])
+            if role not in ("user", "assistant"):
+                raise InvalidRequestError("history", f"history role must be 'user' or 'assistant', not {role!r}")
+            turns.append((role, str(content)[: rag.history_message_chars]))
+        return turns
+
+    def _context_budget(self, question: str, turns: list[ChatMessage]) -> int:
+        llm = self.settings.llm
+        reserved_tokens = llm.max_tokens + 350  # system prompt, delimiters, chat template
+        free_chars = (llm.n_ctx - reserved_tokens) * _CHARS_PER_TOKEN - len(question) - sum(len(c) for _, c in turns)
+        return max(600, free_chars)
+
+    def _generate(self, plan: _Plan) -> Iterator[str]:
+        """Pieces of text from a producer thread; the lock-holding generation always completes."""
+        assert plan.prompt is not None
+        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+        messages = plan.prompt.messages
+        t0 = time.perf_counter()
+        text = ""
+
+        def produce() -> None:
+            generation = self.llm.stream(messages)
+            try:
+                for piece in generation:
+                    pieces.put(("token", piece))
+                    if stop.is_set():
+                        break
+                pieces.put(("end", None))
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+                pieces.put(("error", exc))
+            finally:
+                close = getattr(generation, "close", None)
+                if close is not None:
+                    close()  # releases the backend (and llama.cpp's lock) even when stopped early
+
+        threading.Thread(target=produce, name=f"llm-{plan.request_id[:8]}", daemon=True).start()
+        try:
+            while True:
+                try:
+                    kind, value = pieces.get(timeout=self.settings.llm.timeout_s)
+                except queue.Empty:
+                    raise LlmUnavailableError(self.llm.backend, "no output within llm.timeout_s") from None
+                if kind == "token":
+                    plan.timings.setdefault("first_token", _ms(plan.started))
+                    yield value
+                    text += value
+                    plan.stopped = runaway(text)
+                    if plan.stopped:  # a loop or a ramble: stop paying for tokens that will be discarded
+                        break
+                elif kind == "error":
+                    raise value
+                else:
+                    break
+        finally:
+            stop.set()
+            plan.timings["generate"] = round((time.perf_counter() - t0) * 1000, 1)
+
+    def _finish(self, plan: _Plan, generated: str, n_pieces: int) -> Answer:
+        assert plan.prompt is not None
+        passages = plan.prompt.passages
+        if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
+            generated = trim_incomplete(generated)
+        decision = decide(
+            generated,
+            plan.question,
+            plan.lang,
+            passages,
+            self.checker,
+            plan.prompt.system,
+            self.settings.rag.extractive_sentences,
+        )
+        if decision.reason:
+            log.info("request %s: %s answer (%s)", plan.request_id, decision.mode, decision.reason)
+        sources = [] if decision.mode == "refusal" else list(passages)
+        answer = self._fixed(plan, decision.text, decision.mode, sources, grounded=decision.grounded)
+        answer.tokens = n_pieces
+        return answer
+
+    def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
+        timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}
+        return Answer(
+            request_id=plan.request_id,
+            answer=text,
+            mode=mode,
+            grounded=grounded,
+            sources=sources or [],
+            prompt_name=self.prompt.name,
+            prompt_version=self.prompt.version,
+            model=self.llm.name,
+            timings_ms=timings,
+        )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """The ``/ask`` response body (also the ``done`` event of ``/ask/stream`` and ``ask --json``)."""
+    return {
+        "request_id": answer.request_id,
+        "answer": answer.answer,
+        "mode": answer.mode,
+        "grounded": answer.grounded,
+        "sources": [
+            {
+                "id": s.chunk.id,
+                "source": s.chunk.source,
+                "heading": s.chunk.heading,
+                "score": round(s.score, 4),
+                "text": s.chunk.text,
+            }  # fmt: skip
+            for s in answer.sources
+        ],
+        "prompt": {"name": answer.prompt_name, "version": answer.prompt_version},
+        "model": answer.model,
+        "timings_ms": answer.timings_ms,
+    }
+
+
+def build_rag_service(settings: Settings, *, retriever: Any = None, chat_model: ChatModel | None = None) -> RagService:
+    """Everything the service needs, from settings; tests pass a shared retriever or model."""
+    from rag.llm import build_chat_model
+    from rag.retrieval import build_retriever
+
+    prompt = load_prompt(settings.rag.prompt_name, settings)
+    retriever = retriever or build_retriever(settings)
+    if retriever.count() > 0:
+        retriever.refresh()  # build BM25 now rather than on the first question
+    llm = chat_model or build_chat_model(settings)
+    return RagService(settings, retriever, llm, prompt)

@@ -1,0 +1,154 @@
+"""Chroma behind the ``VectorStore`` port: embedded ``PersistentClient`` by default, ``HttpClient`` for a server.
+
+We always pass our own embeddings (the collection has no embedding function), so Chroma never tries
+to download its default ONNX model. One collection per embedding model (prefix + model slug): vectors
+of different models never meet, and switching models back and forth keeps both indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from genaiops.settings import Settings
+from rag.embeddings import slug
+from rag.types import Chunk, Embedder
+
+_PAGE = 5000  # rows per get() page: bounded memory on large collections
+
+
+def collection_name(settings: Settings, embedder_name: str) -> str:
+    """``<prefix>-<model slug>``, trimmed to Chroma's 3-63 character rule."""
+    name = f"{slug(settings.rag.collection_prefix)}-{slug(embedder_name)}"
+    return name[:63].strip("-").ljust(3, "x")
+
+
+class VectorStoreUnavailableError(RuntimeError):
+    """The Chroma server cannot be reached; the message names host and port."""
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False)
+
+
+def make_client(settings: Settings) -> Any:
+    """A Chroma server client when ``rag.chroma_host`` is set, else the embedded store in ``rag.chroma_dir``."""
+    import chromadb
+
+    rag = settings.rag
+    if rag.chroma_host:
+        try:
+            return chromadb.HttpClient(host=rag.chroma_host, port=rag.chroma_port, settings=_chroma_settings())
+        except ValueError as exc:  # chromadb's way of saying "connection refused"
+            raise VectorStoreUnavailableError(
+                f"Chroma server {rag.chroma_host}:{rag.chroma_port} is unreachable: start it or unset rag.chroma_host"
+            ) from exc
+    assert rag.chroma_dir is not None  # derived from data_dir by Settings
+    rag.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(rag.chroma_dir), settings=_chroma_settings())
+
+
+def _to_chunk(chunk_id: str, text: str | None, meta: Any) -> Chunk:
+    meta = meta or {}
+    return Chunk(
+        id=chunk_id,
+        text=text or "",
+        source=str(meta.get("source", "")),
+        heading=str(meta.get("heading", "")),
+        chunk_index=int(meta.get("chunk_index", 0)),
+    )
+
+
+class ChromaVectorStore:
+    """One Chroma collection in cosine space; similarities returned are ``1 - cosine distance``."""
+
+    def __init__(self, client: Any, name: str, embedder_name: str) -> None:
+        self.client = client
+        self.name = name
+        self.collection = client.get_or_create_collection(
+            name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": embedder_name},
+        )
+        self._batch = max(1, min(int(client.get_max_batch_size()), _PAGE))
+
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        if len(chunks) != len(embeddings):
+            raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
+        for start in range(0, len(chunks), self._batch):
+            part = chunks[start : start + self._batch]
+            self.collection.upsert(
+                ids=[c.id for c in part],
+                embeddings=np.asarray(embeddings[start : start + self._batch], dtype=np.float32),
+                documents=[c.text for c in part],
+                metadatas=[{"source": c.source, "heading": c.heading, "chunk_index": c.chunk_index} for c in part],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), self._batch):
+            self.collection.delete(ids=ids[start : start + self._batch])
+
+    def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            if not page["ids"]:
+                return
+            yield page
+            offset += len(page["ids"])
+
+    def ids_by_source(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for page in self._pages(["metadatas"]):
+            for chunk_id, meta in zip(page["ids"], page["metadatas"], strict=True):
+                out.setdefault(str((meta or {}).get("source", "")), set()).add(chunk_id)
+        return out
+
+    def all_chunks(self) -> list[Chunk]:
+        chunks = []
+        for page in self._pages(["documents", "metadatas"]):
+            for chunk_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
+                chunks.append(_to_chunk(chunk_id, text, meta))
+        return chunks
+
+    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        if k <= 0:
+            return []
+        vector = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+        # Chroma clips n_results to the collection size itself: no count() round trip per question.
+        res = self.collection.query(
+            query_embeddings=vector, n_results=k, include=["documents", "metadatas", "distances"]
+        )
+        rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        return [(_to_chunk(cid, text, meta), 1.0 - float(dist)) for cid, text, meta, dist in rows]
+
+    def similarities(self, embedding: np.ndarray, ids: Sequence[str]) -> list[tuple[Chunk, float]]:
+        """Cosine similarity of the query to these chunks (scores BM25-only hits on the dense scale).
+
+        A lookup by id plus a dot product: stored vectors are unit-length, and a filtered ANN query
+        would cost more than the whole dense search.
+        """
+        if not ids:
+            return []
+        res = self.collection.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
+        if not res["ids"]:
+            return []
+        vectors = np.asarray(res["embeddings"], dtype=np.float32)
+        query = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        scores = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=1) * np.linalg.norm(query), 1e-12)
+        rows = zip(res["ids"], res["documents"], res["metadatas"], scores, strict=True)
+        return [(_to_chunk(cid, text, meta), float(score)) for cid, text, meta, score in rows]
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+
+def build_vector_store(settings: Settings, embedder: Embedder) -> ChromaVectorStore:
+    """The collection of ``embedder`` on the configured Chroma (embedded or server)."""
+    return ChromaVectorStore(make_client(settings), collection_name(settings, embedder.name), embedder.name)

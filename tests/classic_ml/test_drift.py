@@ -1,0 +1,193 @@
+"""Input drift of the classic model with the real penguins data, the real model and the real Evidently.
+
+A sample from the training distribution must not be flagged; the same sample with shifted body
+measurements must be, on exactly the shifted features. Retraining goes through the gate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from palmerpenguins import load_penguins
+
+from classic_ml.drift import NoReferenceError, classic_drift, count_windows, load_reference, min_rows
+from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
+from classic_ml.retrain import RetrainError, read_labels, retrain
+from classic_ml.serving import ClassicService, build_classic_service
+from genaiops.settings import Settings
+from genaiops.tracking import mlflow_client
+from tests.classic_ml.helpers import RECORD, dummy_config, make_settings, sharing_registry, trained_penguins
+
+pytestmark = pytest.mark.slow
+FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+SHIFTED = {"bill_length_mm": 6.0, "flipper_length_mm": 15.0, "body_mass_g": 600.0}
+WINDOW = 150
+
+
+def reference_sample(seed: int = 7, rows: int = WINDOW) -> pd.DataFrame:
+    """Penguins drawn from the same data the model was trained on (with their true species)."""
+    return load_penguins().sample(rows, random_state=seed).reset_index(drop=True)
+
+
+def shifted(sample: pd.DataFrame) -> pd.DataFrame:
+    out = sample.copy()
+    for column, delta in SHIFTED.items():
+        out[column] = out[column] + delta
+    return out
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    rows = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None)
+    return rows.to_dict("records")
+
+
+def serve(service: ClassicService, frame: pd.DataFrame, prefix: str, per_request: int = 1) -> list[str]:
+    """Predict through the real service (validated and logged like /predict); returns the request ids."""
+    ids = []
+    recs = records(frame)
+    for start in range(0, len(recs), per_request):
+        request_id = f"{prefix}-{start}"
+        service.predict(service.parse(recs[start : start + per_request]), request_id=request_id)
+        ids.append(request_id)
+    assert service.prediction_log is not None and service.prediction_log.flush()
+    return ids
+
+
+@pytest.fixture
+def served(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[tuple[Settings, ClassicService]]:
+    registry, _ = trained_penguins(tmp_path_factory)
+    settings = sharing_registry(registry, tmp_path / "var")
+    service = build_classic_service(settings)
+    yield settings, service
+    service.close()
+
+
+def test_drift_is_detected_on_a_shifted_sample_and_not_on_a_reference_sample(served) -> None:  # type: ignore[no-untyped-def]
+    settings, service = served
+    sample = reference_sample()
+    serve(service, sample, "normal", per_request=10)
+    serve(service, shifted(sample), "shifted", per_request=10)
+
+    summary = classic_drift(settings, window=WINDOW, model=service.state.model)
+
+    assert summary["status"] == "drift"
+    assert summary["model"] == {"name": "classic-model", "version": service.state.model.version}
+    assert summary["reference_rows"] > 200 and summary["window_size"] == WINDOW
+    normal, drifted = summary["windows"]
+    assert summary["current"] == drifted
+    # the sample from the reference distribution: no drift, no feature flagged
+    assert normal["rows"] == WINDOW and normal["drift_detected"] is False
+    assert normal["share_drifted"] < settings.monitoring.drift_share_threshold
+    assert [f["name"] for f in normal["features"] if f["drifted"]] == []
+    assert normal["prediction_drift"]["drifted"] is False
+    # the shifted sample: exactly the shifted features, and the predictions moved with them
+    assert drifted["drift_detected"] is True
+    assert {f["name"] for f in drifted["features"] if f["drifted"]} == set(SHIFTED)
+    assert drifted["share_drifted"] == pytest.approx(len(SHIFTED) / len(FEATURES), abs=1e-3)
+    assert drifted["prediction_drift"]["drifted"] is True
+    assert drifted["prediction_distribution"]["Gentoo"] > normal["prediction_distribution"]["Gentoo"]
+    for window in summary["windows"]:
+        assert math.isclose(sum(window["prediction_distribution"].values()), 1, abs_tol=1e-3)
+    kinds = {f["name"]: (f["kind"], f["test"]) for f in drifted["features"]}
+    assert kinds["bill_length_mm"][0] == "numeric" and kinds["island"][0] == "categorical"
+    assert all(f["test"] and f["threshold"] is not None and f["score"] is not None for f in drifted["features"])
+
+
+def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, service = served
+    serve(service, shifted(reference_sample(seed=3)), "shifted", per_request=25)
+    first = classic_drift(settings, window=WINDOW, model=service.state.model)
+    again = classic_drift(settings, window=WINDOW, model=service.state.model)
+    assert first["report_uri"] == again["report_uri"] and first["report_uri"].startswith("runs:/")
+
+    run_id = first["report_uri"].split("/")[1]
+    run = mlflow_client(settings).get_run(run_id)
+    assert run.data.tags["monitor"] == "classic-drift" and run.data.metrics["drift_detected"] == 1.0
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=first["report_uri"], dst_path=str(tmp_path), tracking_uri=settings.mlflow.tracking_uri
+    )
+    html = Path(local).read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<html") or "<!doctype html" in html.lower()[:200]
+    assert "bill_length_mm" in html
+    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.monitoring_experiment)
+    assert experiment is not None
+
+
+def test_windows_are_fixed_blocks_and_a_young_window_waits_for_enough_rows(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    plog = PredictionLog(engine)
+    result = {"prediction": "Adelie", "probabilities": None, "unknown_categories": []}
+
+    def add(n: int) -> None:
+        plog.append(log_rows("r", "m", "1", [RECORD] * n, [result] * n))
+        assert plog.flush()
+
+    add(25)
+    assert count_windows(engine, "classic_predictions", 20, 12) == [] or min_rows(20) <= 25
+    add(35)  # 60 rows: three full windows of 20
+    assert [(w.index, len(w.rows), w.full) for w in count_windows(engine, "classic_predictions", 20, 12)] == [
+        (0, 20, True), (1, 20, True), (2, 20, True)
+    ]  # fmt: skip
+    add(5)  # a fourth window of 5 rows is too young to test
+    assert len(count_windows(engine, "classic_predictions", 20, 12)) == 3
+    add(5)  # 10 rows = min_rows(20): shown, marked partial
+    windows = count_windows(engine, "classic_predictions", 20, 2)
+    assert [(w.index, len(w.rows), w.full) for w in windows] == [(2, 20, True), (3, 10, False)]
+    plog.close()
+
+
+def test_no_model_no_reference(settings: Settings) -> None:
+    with pytest.raises(NoReferenceError, match="genaiops train"):
+        load_reference(settings)
+
+
+def test_labels_file_is_checked_and_joined_on_request_and_row(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("request_id,label\nabc,Adelie\nabc,Gentoo\n", encoding="utf-8")
+    labels = read_labels(path, "species")
+    assert list(labels.columns) == ["request_id", "row_index", "species"]
+    assert labels.to_dict("records") == [{"request_id": "abc", "row_index": 0, "species": "Gentoo"}]  # last wins
+    (tmp_path / "bad.csv").write_text("id,species\nabc,Adelie\n", encoding="utf-8")
+    with pytest.raises(RetrainError, match="request_id"):
+        read_labels(tmp_path / "bad.csv", "species")
+    with pytest.raises(RetrainError, match="not found"):
+        read_labels(tmp_path / "missing.csv", "species")
+
+
+def test_retrain_only_on_drift_and_never_promotes_blindly(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Own registry (retraining registers versions). The challenger is a dummy model: the gate must keep it out."""
+    settings = make_settings(tmp_path_factory.mktemp("retrain-registry"))
+    from classic_ml.pipeline import run_training
+
+    first = run_training(settings)
+    service = build_classic_service(settings)
+    try:
+        sample = reference_sample(seed=11)
+        serve(service, sample, "calm")
+        outcome = retrain(settings, if_drift=True, window=WINDOW)
+        assert outcome.triggered is False and "no drift" in outcome.reason and outcome.training is None
+
+        drifted = shifted(reference_sample(seed=12))
+        ids = serve(service, drifted, "moved")
+    finally:
+        service.close()
+    with pytest.raises(RetrainError, match="--labels"):
+        retrain(settings, if_drift=True, window=WINDOW)
+    labels = pd.DataFrame({"request_id": ids, "species": drifted["species"]})
+    outcome = retrain(settings, if_drift=True, labels=labels, window=WINDOW, config=dummy_config())
+
+    assert outcome.triggered and outcome.labelled_rows == len(drifted)
+    registration = outcome.training.registration
+    assert registration.version != first.version
+    assert registration.decision.promoted is False and registration.decision.champion_version == first.version
+    client = mlflow_client(settings)
+    assert str(client.get_model_version_by_alias("classic-model", "champion").version) == first.version
+    assert str(client.get_model_version_by_alias("classic-model", "challenger").version) == registration.version
+    assert "kept as challenger" in outcome.reason
+    assert np.isfinite(registration.decision.challenger_score)

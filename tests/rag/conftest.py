@@ -1,0 +1,78 @@
+"""RAG fixtures: the real default embedder (loaded once) and the real course indexed once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genaiops.settings import REPO_ROOT, Settings
+from rag.embeddings import build_embedder
+from rag.ingest import ingest
+from rag.retrieval import HybridRetriever, build_retriever
+from rag.types import Embedder
+
+COURSE_DIR = REPO_ROOT / "data" / "course"
+
+
+def make_settings(data_dir: Path) -> Settings:
+    """Test settings with all state under ``data_dir`` (same shape as the ``settings`` fixture)."""
+    s = Settings(_env_file=None, env="test", data_dir=data_dir)  # type: ignore[call-arg]
+    s.ensure_dirs()
+    return s
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The default embedder with its real weights; the process-wide cache makes later builds free."""
+    return build_embedder(make_settings(tmp_path_factory.mktemp("embedder")))
+
+
+@pytest.fixture(scope="session")
+def course_index(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[tuple[Settings, HybridRetriever]]:
+    """(settings, retriever) over the real course in a real embedded Chroma, ingested once per session.
+
+    Shared by every test that needs the course indexed: treat both as read-only (``settings.model_copy``
+    to change a field; never ingest into this store).
+    """
+    settings = make_settings(tmp_path_factory.mktemp("course") / "var")
+    report = ingest(settings, COURSE_DIR, embedder=embedder, progress=False)
+    assert report.files_indexed == 5 and not report.skipped, report
+    retriever = build_retriever(settings, embedder=embedder)
+    retriever.refresh()
+    yield settings, retriever
+
+
+class CountingEmbedder:
+    """Wraps a real embedder: counts what it embeds and can fail on a chosen call (a crash mid-ingest)."""
+
+    def __init__(self, inner: Embedder, fail_on_call: int | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.fail_on_call = fail_on_call
+        self.calls = 0
+        self.texts = 0
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.fail_on_call is not None and self.calls >= self.fail_on_call:
+            raise RuntimeError(f"simulated crash on embedding call {self.calls}")
+        self.texts += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def counting(embedder: Embedder):  # type: ignore[no-untyped-def]
+    """Factory: ``counting(fail_on_call=None)`` wraps the session embedder in a ``CountingEmbedder``."""
+
+    def make(fail_on_call: int | None = None) -> CountingEmbedder:
+        return CountingEmbedder(embedder, fail_on_call)
+
+    return make

@@ -1,0 +1,107 @@
+"""Hybrid retrieval on small real indexes: tokenisation, fusion, scores, refresh, empty index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genaiops.settings import Settings
+from rag.ingest import ingest
+from rag.retrieval import _rrf, build_retriever, coverage, fold, relevance, tokenize
+from rag.types import Chunk, Embedder, EmptyIndexError
+
+PASSAGES = {
+    "deploy.md": "# Déploiement\n\nLe modèle est servi derrière une API FastAPI avec un endpoint /predict.",
+    "drift.md": "# Surveillance\n\nLa dérive des données dégrade les modèles : il faut surveiller les distributions.",
+    "zorblax.md": "# Annexe\n\nLe composant Zorblaxinator42 archive les journaux toutes les nuits.",
+    "versions.md": "# Versions\n\nGit versionne le code ; DVC versionne les données et les artefacts.",
+}
+
+
+@pytest.fixture
+def small_index(settings: Settings, embedder: Embedder, tmp_path: Path):  # type: ignore[no-untyped-def]
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for name, text in PASSAGES.items():
+        (root / name).write_text(text, encoding="utf-8")
+    ingest(settings, root, embedder=embedder, progress=False)
+    return build_retriever(settings, embedder=embedder)
+
+
+def test_tokenize_folds_accents_stems_and_drops_stopwords() -> None:
+    assert tokenize("Le déploiement des modèles") == tokenize("deploiement modeles")
+    assert tokenize("Les données") == tokenize("donnees")
+    assert tokenize("Quels sont les outils de la surveillance ?") == tokenize("outil surveillance")
+    assert fold("Œuvre Été Ça") == "oeuvre ete ca"
+    assert tokenize("Donne-moi une recette") == tokenize("recettes")  # request words are not topic words
+
+
+def test_rrf_rewards_agreement_between_rankings() -> None:
+    a, b, c = (Chunk(x, x, "s", "", 0) for x in "abc")
+    fused = _rrf([[(a, 0.9), (b, 0.8)], [(b, 3.0), (c, 2.0)]], k=60)
+    assert [cid for cid, _ in fused] == ["b", "a", "c"]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_relevance_is_bounded_and_weighted() -> None:
+    assert relevance(None, 0.0, 0.3) == 0.0
+    assert relevance(1.4, 1.0, 0.3) == pytest.approx(1.0)
+    assert relevance(-0.2, 0.0, 0.3) == 0.0
+    assert relevance(0.5, 1.0, 0.3) == pytest.approx(0.65)
+    chunk = Chunk("x", "La dérive des données", "s", "Surveillance", 0)
+    assert coverage(set(tokenize("surveillance de la dérive")), chunk) == 1.0
+    assert coverage(set(tokenize("recette de crêpes")), chunk) == 0.0
+
+
+def test_lexical_side_finds_a_rare_exact_term(small_index) -> None:  # type: ignore[no-untyped-def]
+    result = small_index.retrieve("Que fait Zorblaxinator42 ?", top_k=2)
+    top = result.chunks[0]
+    assert top.chunk.source == "zorblax.md" and top.lexical_score is not None and top.lexical_score > 0
+    assert top.dense_score is not None  # scored on the dense scale too, even if only BM25 found it
+
+
+def test_results_are_scored_ordered_and_limited(small_index) -> None:  # type: ignore[no-untyped-def]
+    result = small_index.retrieve("Comment surveiller la dérive des données ?", top_k=3)
+    assert len(result.chunks) == 3 and result.chunks[0].chunk.source == "drift.md"
+    assert all(0.0 <= s.score <= 1.0 for s in result.chunks)
+    assert result.best_score == max(s.score for s in result.chunks)
+    assert len({s.chunk.id for s in result.chunks}) == 3
+    assert len(small_index.retrieve("dérive").chunks) == min(4, small_index.count())  # settings top_k
+
+
+def test_in_scope_follows_the_floor(small_index) -> None:  # type: ignore[no-untyped-def]
+    question = "Comment surveiller la dérive des données ?"
+    best = small_index.retrieve(question).best_score
+    small_index.settings.rag.relevance_floor = best + 0.01
+    assert small_index.retrieve(question).in_scope is False
+    small_index.settings.rag.relevance_floor = best - 0.01
+    assert small_index.retrieve(question).in_scope is True
+
+
+def test_refresh_after_ingest_sees_new_chunks(small_index, embedder: Embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    small_index.retrieve("dérive")  # builds BM25 over the current store
+    extra = tmp_path / "corpus" / "quokka.md"
+    extra.write_text("# Faune\n\nLe quokkaplex mesure la latence des prédictions.", encoding="utf-8")
+    ingest(small_index.settings, tmp_path / "corpus", embedder=embedder, store=small_index.store, progress=False)
+    small_index.refresh()
+    top = small_index.retrieve("quokkaplex", top_k=1).chunks[0]
+    assert top.chunk.source == "quokka.md" and top.lexical_score is not None
+
+
+def test_empty_index_and_blank_question(settings: Settings, embedder: Embedder) -> None:
+    retriever = build_retriever(settings, embedder=embedder)
+    assert retriever.count() == 0
+    with pytest.raises(EmptyIndexError, match="run genaiops ingest"):
+        retriever.retrieve("Qu'est-ce que le MLOps ?")
+    with pytest.raises(ValueError, match="empty"):
+        retriever.retrieve("   ")
+
+
+def test_query_embedding_matches_store_space(small_index) -> None:  # type: ignore[no-untyped-def]
+    query = small_index.embedder.embed_query("Git versionne le code")
+    hits = small_index.store.query(query, 1)
+    chunk_vector = small_index.embedder.embed_documents(["Versions\n\n" + hits[0][0].text])[0]
+    assert hits[0][0].source == "versions.md"
+    assert hits[0][1] == pytest.approx(float(np.dot(query, chunk_vector)), abs=1e-4)

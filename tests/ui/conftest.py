@@ -1,0 +1,110 @@
+"""UI fixtures: a real API (``create_app``) served by uvicorn on a free port, over a real index and model.
+
+``prepared`` ingests the course and trains the classic model once per session (real Chroma, real
+MLflow, real llama.cpp weights, all under a session tmp dir). ``live_api`` serves the full app in a
+background thread; ``bare_api`` serves the same app with neither side loaded (503s), cheap to start.
+``dead_url`` is a port nothing listens on; ``silent_url`` accepts connections and never answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from genaiops.settings import Settings
+from tests.ui.helpers import LiveApi, ServerThread, free_port, make_settings, sides_available
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of a data dir holding the ingested course and a trained champion (once per session)."""
+    if not sides_available():
+        pytest.skip("rag.service / classic_ml.serving are not there yet: nothing to ingest or train")
+    from classic_ml.pipeline import run_training
+    from rag.ingest import ingest
+
+    settings = make_settings(tmp_path_factory.mktemp("ui") / "var", tmp_path_factory.mktemp("llm"))
+    report = ingest(settings, progress=False)
+    assert report.files_indexed > 0, report
+    result = run_training(settings)
+    assert result.promoted, "the first model of an empty registry must become the champion"
+    return settings
+
+
+@pytest.fixture(scope="session")
+def live_api(prepared: Settings) -> Iterator[LiveApi]:
+    from app.main import create_app
+
+    app = create_app(prepared)
+    port = free_port()
+    server = ServerThread(app, port)
+    server.start()
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", prepared, app)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def bare_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """The real app with no side loaded: every RAG/classic route answers 503 with the reason."""
+    from app.main import create_app
+
+    settings = make_settings(tmp_path_factory.mktemp("bare") / "var", tmp_path_factory.mktemp("bare_llm"))
+    app = create_app(settings, load_rag=False, load_classic=False)
+    port = free_port()
+    server = ServerThread(app, port)
+    server.start()
+    try:
+        yield LiveApi(f"http://127.0.0.1:{port}", settings, app)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A server that accepts TCP connections and never sends a byte: a hung API."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in accepted:
+            conn.close()
+        sock.close()
+
+
+@pytest.fixture
+def ui_env(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``ui_env(url, timeout_s=...)`` points the UI (its settings come from the environment) at ``url``."""
+
+    def point(url: str, timeout_s: float | None = None) -> None:
+        monkeypatch.setenv("GENAIOPS_UI__API_URL", url)
+        if timeout_s is not None:
+            monkeypatch.setenv("GENAIOPS_UI__TIMEOUT_S", str(timeout_s))
+
+    return point

@@ -1,0 +1,83 @@
+"""Helpers of the UI tests: page paths, free ports, a uvicorn server in a thread, test settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from genaiops.settings import REPO_ROOT, Settings
+
+UI_DIR = REPO_ROOT / "ui"
+PAGES = {
+    "chat": UI_DIR / "Home.py",
+    "predict": UI_DIR / "pages" / "1_Predict.py",
+    "monitoring": UI_DIR / "pages" / "2_Monitoring.py",
+    "prompts": UI_DIR / "pages" / "3_Prompts_and_eval.py",
+}
+MAX_TOKENS = 40  # enough for a sentence with a citation, short enough for 2 shared cores
+TOP_K = 2  # passages in the prompt: prompt evaluation dominates an answer's time on CPU
+MAX_BATCH = 5  # small, so the Predict page's CSV scoring has to chunk
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sides_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("rag.service", "classic_ml.serving"))
+
+
+@dataclass
+class LiveApi:
+    url: str
+    settings: Settings
+    app: object
+
+    def has_route(self, path: str) -> bool:
+        """Whether this API serves ``path`` (asked through its OpenAPI document, as any client would)."""
+        return path in httpx.get(f"{self.url}/openapi.json", timeout=30).json()["paths"]
+
+
+class ServerThread:
+    """uvicorn in a daemon thread, started and stopped from the test process (lifespan included)."""
+
+    def __init__(self, app: object, port: int) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test API did not start (see the log above)")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def make_settings(data_dir: Path, llm_cache: Path) -> Settings:
+    s = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        env="test",
+        data_dir=data_dir,
+        # explicit: mlflow.set_tracking_uri() in an earlier step exports MLFLOW_TRACKING_URI, which Settings honours
+        mlflow={"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"},
+        llm={"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS},
+        rag={"top_k": TOP_K},
+        classic={"max_batch": MAX_BATCH},
+    )
+    s.ensure_dirs()
+    return s

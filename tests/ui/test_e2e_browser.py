@@ -1,0 +1,131 @@
+"""End to end in a real browser: `genaiops up` starts the API and the UI, Debian's headless Chromium asks a
+course question and sees the answer and its sources, then Ctrl-C stops both servers.
+
+Set ``GENAIOPS_SCREENSHOTS=1`` to also save one screenshot per page under docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genaiops.settings import REPO_ROOT, Settings
+from tests.conftest import in_ci
+from tests.ui.helpers import free_port
+from ui import screenshots
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
+
+
+def require_chromium() -> None:
+    if screenshots.CHROMIUM.exists():
+        return
+    message = f"{screenshots.CHROMIUM} is missing: `make browser` (apt-get install chromium) installs it"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def up_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process build the same settings as ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENAIOPS_")}
+    env.update(
+        {
+            "GENAIOPS_ENV": "test",
+            "GENAIOPS_DATA_DIR": str(settings.data_dir),
+            "GENAIOPS_LLM__MODEL_CACHE_DIR": str(settings.llm.model_cache_dir),
+            "GENAIOPS_LLM__MAX_TOKENS": str(settings.llm.max_tokens),
+            "GENAIOPS_RAG__TOP_K": str(settings.rag.top_k),
+            "MLFLOW_TRACKING_URI": str(settings.mlflow.tracking_uri),
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class Up:
+    """`genaiops up` as a child process whose output is collected line by line."""
+
+    def __init__(self, settings: Settings, cwd: Path) -> None:
+        self.api_port, self.ui_port = free_port(), free_port()
+        command = [sys.executable, "-m", "genaiops.cli", "up", "--api-port", str(self.api_port)]
+        command += ["--ui-port", str(self.ui_port)]
+        self.process = subprocess.Popen(
+            command, env=up_env(settings), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(text in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.lines[-40:])
+                raise AssertionError(f"`genaiops up` never printed {text!r} (exit {self.process.poll()}):\n{tail}")
+            time.sleep(0.2)
+
+    def interrupt(self, timeout_s: float = 60) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=timeout_s)
+
+
+@pytest.fixture
+def up(prepared: Settings, tmp_path: Path) -> Iterator[Up]:
+    require_chromium()
+    running = Up(prepared, tmp_path)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def port_closed(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+def test_ask_a_course_question_in_chromium(up: Up) -> None:
+    up.wait_for("Ctrl-C stops both", timeout_s=300)
+    ui_url, api_url = f"http://127.0.0.1:{up.ui_port}", f"http://127.0.0.1:{up.api_port}"
+    assert any(line.startswith(f"API: {api_url}") for line in up.lines)
+    assert f"UI:  {ui_url}" in up.lines
+
+    if os.environ.get("GENAIOPS_SCREENSHOTS"):
+        screenshots.seed_predictions(api_url, windows=4, size=50)  # so the drift charts have windows to show
+        seen = screenshots.capture_all(ui_url, SCREENSHOT_DIR, window=50)
+        chat, prediction = seen["chat"], seen["predict"]
+        for name in ("chat", "predict", "monitoring", "prompts"):
+            assert (SCREENSHOT_DIR / f"{name}.png").stat().st_size > 10_000
+    else:
+        with screenshots.browser_page() as page:
+            chat = screenshots.ask(page, ui_url)
+            prediction = screenshots.predict(page, ui_url)
+    assert chat["answer"].strip(), chat
+    assert chat["caption"].startswith(("generative", "extractive")), chat
+    assert "[1] " in chat["sources"] and ".txt" in chat["sources"], chat  # a course file is cited
+    assert prediction in ("Adelie", "Chinstrap", "Gentoo")
+
+    assert up.interrupt() == 0, "\n".join(up.lines[-20:])
+    assert "stopping the API and the UI" in up.lines
+    assert port_closed(up.api_port) and port_closed(up.ui_port)

@@ -1,0 +1,99 @@
+"""Monitoring and evaluation responses (docs/api.md) as tidy data frames ready for Streamlit charts.
+
+Kept apart from the pages so the shaping is testable without a browser; the pages only choose
+which chart shows which frame. Every frame is indexed by the monitoring window number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+RAG_SIGNALS = ("mean_top_score", "negative_feedback_rate", "refusal_rate", "extractive_rate", "grounded_rate")
+
+
+def _windows(response: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((response or {}).get("windows") or [])
+
+
+def _indexed(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    return frame.set_index("window").sort_index() if not frame.empty else frame
+
+
+def drift_share_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Share of drifted features per window (one column), for a line chart."""
+    windows = enumerate(_windows(response))
+    rows = [{"window": w.get("index", i), "share drifted": w.get("share_drifted")} for i, w in windows]
+    return _indexed(rows)
+
+
+def feature_score_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Drift score of every feature per window: rows = windows, columns = features."""
+    rows = []
+    for i, window in enumerate(_windows(response)):
+        row: dict[str, Any] = {"window": window.get("index", i)}
+        row.update({f["name"]: f.get("score") for f in window.get("features") or []})
+        rows.append(row)
+    return _indexed(rows)
+
+
+def latest_features_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """The current window's features: score, threshold, test and whether each drifted."""
+    current = (response or {}).get("current") or {}
+    features = current.get("features") or []
+    columns = ["name", "kind", "test", "score", "threshold", "drifted"]
+    return pd.DataFrame([{c: f.get(c) for c in columns} for f in features], columns=columns)
+
+
+def prediction_distribution_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Share of each predicted class per window: rows = windows, columns = classes."""
+    rows = []
+    for i, window in enumerate(_windows(response)):
+        rows.append({"window": window.get("index", i), **(window.get("prediction_distribution") or {})})
+    return _indexed(rows).fillna(0.0)
+
+
+def rag_signals_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Per window: mean top retrieval score, rates (refusal, extractive, grounded, negative feedback), p95 latency."""
+    rows = []
+    for i, window in enumerate(_windows(response)):
+        row = {"window": window.get("index", i), "asks": window.get("asks")}
+        row.update({name: window.get(name) for name in RAG_SIGNALS})
+        row["latency_p95_ms"] = window.get("latency_p95_ms")
+        rows.append(row)
+    return _indexed(rows)
+
+
+def rag_modes_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Answers per mode per window: rows = windows, columns = generative / extractive / refusal."""
+    rows = [{"window": w.get("index", i), **(w.get("modes") or {})} for i, w in enumerate(_windows(response))]
+    return _indexed(rows).fillna(0)
+
+
+def to_time(value: Any) -> pd.Timestamp | None:
+    """MLflow gives epoch milliseconds, other sources ISO text; both become a UTC timestamp."""
+    if value is None:
+        return None
+    unit = "ms" if isinstance(value, int | float) else None
+    stamp = pd.to_datetime(value, unit=unit, errors="coerce", utc=True)
+    return None if pd.isna(stamp) else stamp
+
+
+def eval_history_frame(runs: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """Evaluation runs in long form: one row per (run, metric) with its prompt version and time."""
+    rows = []
+    for run in runs or []:
+        for metric, value in (run.get("metrics") or {}).items():
+            if isinstance(value, int | float):
+                rows.append(
+                    {
+                        "run_id": run.get("run_id"),
+                        "time": to_time(run.get("start_time")),
+                        "prompt": run.get("prompt") or "?",
+                        "metric": metric,
+                        "value": float(value),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["run_id", "time", "prompt", "metric", "value"])
