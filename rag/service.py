@@ -279,6 +279,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         ],
         "prompt": {"name": answer.prompt_name, "version": answer.prompt_version},
         "model": answer.model,
+        "tokens": answer.tokens,
         "timings_ms": answer.timings_ms,
     }
 

@@ -13,12 +13,13 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import RagDep
+from rag.ask_log import answer_from_response
 from rag.service import InvalidRequestError, answer_to_dict
 from rag.store import VectorStoreUnavailableError
 from rag.types import EmptyIndexError, LlmUnavailableError
@@ -72,6 +73,7 @@ class AskResponse(BaseModel):
     sources: list[SourcePublic]
     prompt: PromptRef
     model: str
+    tokens: int = Field(0, description="Pieces of text the LLM generated (0 for a refusal).")
     timings_ms: dict[str, float]
 
 
@@ -87,13 +89,25 @@ def _history(body: AskRequest) -> list[dict[str, str]]:
     return [turn.model_dump() for turn in body.history]
 
 
+def _record(request: Request, question: str, answer: Any) -> None:
+    """Queue the answer in the ask log (monitoring, /feedback); a log that is down never fails the answer."""
+    ask_log = getattr(request.app.state, "ask_log", None)
+    if ask_log is None:
+        return
+    try:
+        ask_log.record(question, answer)
+    except Exception:  # noqa: BLE001 - monitoring must not cost the user their answer
+        log.warning("could not record ask %s in the ask log", getattr(answer, "request_id", "?"), exc_info=True)
+
+
 @router.post("/ask", response_model=AskResponse, responses={422: {}, 503: {"description": "index empty / LLM down"}})
-def ask(body: AskRequest, rag: RagDep) -> dict[str, Any]:
+def ask(body: AskRequest, rag: RagDep, request: Request) -> dict[str, Any]:
     """Answer from the course, with numbered sources ([1] is ``sources[0]``)."""
     try:
         answer = rag.ask(body.question, top_k=body.top_k, history=_history(body))
     except (InvalidRequestError, *_UNAVAILABLE) as exc:
         raise _http_error(exc) from exc
+    _record(request, body.question, answer)
     return answer_to_dict(answer)
 
 
@@ -109,7 +123,7 @@ def _sse(event: dict[str, Any]) -> str:
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}, 422: {}, 503: {}})
-async def ask_stream(body: AskRequest, rag: RagDep) -> StreamingResponse:
+async def ask_stream(body: AskRequest, rag: RagDep, request: Request) -> StreamingResponse:
     """Server-sent events: ``token`` {text}..., then ``done`` (the ``/ask`` body) or ``error`` {detail}.
 
     The first event is computed before answering, so validation, an empty index and an unreachable
@@ -125,6 +139,8 @@ async def ask_stream(body: AskRequest, rag: RagDep) -> StreamingResponse:
         event = first
         try:
             while event is not _END:
+                if event["event"] == "done":
+                    _record(request, body.question, answer_from_response(event["data"]))
                 yield _sse(event)
                 event = await run_in_threadpool(_next, events)
         except (InvalidRequestError, *_UNAVAILABLE) as exc:
