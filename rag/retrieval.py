@@ -80,11 +80,16 @@ class SupportsSimilarities(Protocol):
     def similarities(self, embedding: np.ndarray, ids: Sequence[str]) -> list[tuple[Chunk, float]]: ...
 
 
-def coverage(question_terms: set[str], chunk: Chunk) -> float:
-    """Share of the question's content terms (stemmed, folded) that occur in the chunk or its heading."""
+def coverage(question_terms: set[str], chunk: Chunk, chunk_terms: frozenset[str] | None = None) -> float:
+    """Share of the question's content terms (stemmed, folded) that occur in the chunk or its heading.
+
+    ``chunk_terms`` are the chunk's terms when already known (the BM25 index keeps them), which saves
+    re-tokenizing the passages on every question.
+    """
     if not question_terms:
         return 0.0
-    return len(question_terms & set(tokenize(embedding_text(chunk)))) / len(question_terms)
+    terms = chunk_terms if chunk_terms is not None else frozenset(tokenize(embedding_text(chunk)))
+    return len(question_terms & terms) / len(question_terms)
 
 
 def relevance(dense: float | None, lexical_coverage: float, lexical_weight: float) -> float:
@@ -105,6 +110,7 @@ class _LexicalIndex:
     bm25: Any
     chunks: list[Chunk]
     size: int
+    terms: dict[str, frozenset[str]]  # chunk id -> its BM25 terms, for ``coverage``
 
 
 class HybridRetriever:
@@ -126,11 +132,13 @@ class HybridRetriever:
 
         with self._lock:
             chunks = self.store.all_chunks()
+            tokens = [tokenize(embedding_text(c)) or ["\x00"] for c in chunks]
             bm25 = None
             if chunks:
                 bm25 = bm25s.BM25()
-                bm25.index([tokenize(embedding_text(c)) or ["\x00"] for c in chunks], show_progress=False)
-            self._lexical = _LexicalIndex(bm25, chunks, len(chunks))
+                bm25.index(tokens, show_progress=False)
+            terms = {c.id: frozenset(t) for c, t in zip(chunks, tokens, strict=True)}
+            self._lexical = _LexicalIndex(bm25, chunks, len(chunks), terms)
             log.debug("BM25 index rebuilt over %d chunks", len(chunks))
 
     def _lexical_index(self, size: int) -> _LexicalIndex:
@@ -141,9 +149,7 @@ class HybridRetriever:
         assert lexical is not None
         return lexical
 
-    def _lexical_hits(self, question: str, k: int, size: int) -> list[tuple[Chunk, float]]:
-        lexical = self._lexical_index(size)
-        terms = tokenize(question)
+    def _lexical_hits(self, terms: list[str], k: int, lexical: _LexicalIndex) -> list[tuple[Chunk, float]]:
         if lexical.bm25 is None or not terms:
             return []
         docs, scores = lexical.bm25.retrieve([terms], k=min(k, len(lexical.chunks)), show_progress=False)
@@ -161,7 +167,9 @@ class HybridRetriever:
         fetch_k = max(rag.fetch_k, top_k)
         query = self.embedder.embed_query(question)
         dense = self.store.query(query, fetch_k)
-        lexical = self._lexical_hits(question, fetch_k, size)
+        index = self._lexical_index(size)
+        question_terms = tokenize(question)
+        lexical = self._lexical_hits(question_terms, fetch_k, index)
         fused = _rrf([dense, lexical], rag.rrf_k)[:top_k]
         dense_by_id = {c.id: s for c, s in dense}
         missing = [cid for cid, _ in fused if cid not in dense_by_id]
@@ -169,11 +177,13 @@ class HybridRetriever:
             dense_by_id.update({c.id: s for c, s in self.store.similarities(query, missing)})
         chunks_by_id = {c.id: c for c, _ in (*dense, *lexical)}
         lexical_by_id = {c.id: s for c, s in lexical}
-        terms = set(tokenize(question))
+        terms = set(question_terms)
         scored = [
             ScoredChunk(
                 chunk=chunks_by_id[cid],
-                score=relevance(dense_by_id.get(cid), coverage(terms, chunks_by_id[cid]), rag.lexical_weight),
+                score=relevance(
+                    dense_by_id.get(cid), coverage(terms, chunks_by_id[cid], index.terms.get(cid)), rag.lexical_weight
+                ),
                 dense_score=dense_by_id.get(cid),
                 lexical_score=lexical_by_id.get(cid),
             )
