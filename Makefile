@@ -63,7 +63,12 @@ $(COMPOSE_BIN): docker/tools-requirements.txt | $(STAMP)
 
 test: lint typecheck pytest
 
-bench: install
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[bench]'
+	touch $@
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
