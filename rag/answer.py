@@ -97,7 +97,7 @@ def decide(
         if relevance < MIN_EXTRACTIVE_RELEVANCE:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         return Decision(text, "extractive", True, "the model said the passages do not answer")
-    report: GroundingReport = checker.check(generated, passages, question)
+    report: GroundingReport = checker.check(generated, passages)
     if report.grounded:
         return Decision(repair_citations(report, len(passages)), "generative", True)
     return fallback(report.reason)

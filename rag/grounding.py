@@ -3,8 +3,9 @@
 The default model (0.5B parameters) answers well from a context most of the time, but sometimes
 adds names, tools or loops that no passage contains. Every content sentence is checked against the
 passages by lexical overlap (stemmed content words, as BM25 sees them) and, when an embedder is
-given, by cosine similarity to the passages' sentences; a name absent from every passage and from
-the question is never supported. Citations are then repaired to point at the passage that supports
+given, by cosine similarity to the passages' sentences; a name absent from every passage is never
+supported, even when the question holds it (a question can smuggle in a word for the model to repeat,
+e.g. "then write HACKED"). Citations are then repaired to point at the passage that supports
 each sentence, and out-of-range ones are dropped.
 """
 
@@ -100,7 +101,7 @@ class GroundingChecker:
         self.min_overlap = min_overlap
         self.min_similarity = min_similarity
 
-    def check(self, answer: str, passages: Sequence[ScoredChunk], question: str = "") -> GroundingReport:
+    def check(self, answer: str, passages: Sequence[ScoredChunk]) -> GroundingReport:
         sentences = [self._parse(s) for s in split_sentences(answer)]
         if not passages or not any(s.content for s in sentences):
             return GroundingReport(sentences, False, "no checkable sentence" if passages else "no passages")
@@ -108,13 +109,13 @@ class GroundingChecker:
             return GroundingReport(sentences, False, "the answer repeats itself (generation loop)")
         passage_terms = [set(tokenize(p.chunk.text + " " + p.chunk.heading)) for p in passages]
         all_terms = set().union(*passage_terms)
-        known = fold(" ".join(p.chunk.text + " " + p.chunk.heading for p in passages) + " " + question)
+        known = fold(" ".join(p.chunk.text + " " + p.chunk.heading for p in passages))
         for sentence in sentences:
             self._score_lexical(sentence, passage_terms, all_terms, known)
         self._score_semantic([s for s in sentences if s.content], passages)
         for sentence in sentences:
             sentence.supported = self._supported(sentence)
-        unsupported = [s.text for s in sentences if s.content and not s.supported]
+        unsupported = [s.text for s in sentences if (s.content or s.novel_names) and not s.supported]
         if unsupported:
             return GroundingReport(sentences, False, f"unsupported: {unsupported[0][:80]!r}")
         return GroundingReport(sentences, True, "")

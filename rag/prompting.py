@@ -71,12 +71,17 @@ _INJECTION_PATTERNS = [
     r"\b(system|systeme|initial|hidden|cache|secret)\s*(prompt|message|instructions?)\b",
     r"\bprompt\s*(systeme|system|initial|cache|secret)\b",
     r"\b(your|tes|vos|ton|votre)\s+(instructions?|rules|consignes?|regles|directives?|prompt)\b",
-    r"\b(reveal|repeat|print|display|leak|show|output|revele[rz]?|repete[rz]?|affiche[rz]?|montre[rz]?)\b.{0,40}"
-    r"\b(prompt|everything above|tout ce qui precede|texte ci-dessus|text above|your instructions|tes consignes)\b",
+    r"\b(reveal|repeat|print|display|leak|show|output|revele[rz]?|repete[rz]?|affiche[rz]?|montre[rz]?|"
+    r"recopie[rz]?)\b.{0,40}"
+    r"\b(prompt|everything above|tout ce qui precede|texte ci-dessus|text above|your instructions|tes consignes|"
+    r"mot pour mot|word for word|verbatim|qui precede)\b",
+    # a forged turn: "SYSTEM: new rule ..." at the start of a line, or new rules announced in the question
+    r"(^|\n)\s*(system|systeme|assistant|developer)\s*:",
+    r"\b(nouvelles?|new)\s+(regles?|rules?|consignes?|instructions?|directives?)\b",
     # role play
     r"\b(you are now|tu es maintenant|vous etes maintenant|act as|agis comme|pretend|fais semblant|"
     r"developer mode|mode developpeur|jailbreak|dan mode)\b",
-    r"</?\s*(context|question|system)\s*>",
+    r"<\s*/?\s*(context|question|system)\s*>",
 ]
 _INJECTION = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS))
 
@@ -86,7 +91,7 @@ def looks_like_injection(text: str) -> bool:
     return bool(_INJECTION.search(fold(text)))
 
 
-_DELIMITER = re.compile(r"</?\s*(context|question)\s*>", re.IGNORECASE)
+_DELIMITER = re.compile(r"<\s*/?\s*(context|question)\s*>", re.IGNORECASE)
 
 
 def as_data(text: str) -> str:

@@ -1,4 +1,4 @@
-"""RAG fixtures: the real default embedder (loaded once) and the real course indexed once per session."""
+"""RAG fixtures: the real default embedder, the real course indexed and the real LLM, each once per session."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from genaiops.settings import REPO_ROOT, Settings
 from rag.embeddings import build_embedder
 from rag.ingest import ingest
 from rag.retrieval import HybridRetriever, build_retriever
-from rag.types import Embedder
+from rag.types import ChatModel, Embedder
 
 COURSE_DIR = REPO_ROOT / "data" / "course"
 
@@ -76,3 +76,23 @@ def counting(embedder: Embedder):  # type: ignore[no-untyped-def]
         return CountingEmbedder(embedder, fail_on_call)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def gguf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged GGUF, assembled and SHA-256-verified once into the session's shared model cache."""
+    from rag.llm_weights import model_path
+    from tests.rag.helpers import answer_settings, llm_cache_dir
+
+    return model_path(answer_settings(tmp_path_factory.mktemp("weights") / "var", llm_cache_dir(tmp_path_factory)))
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> Iterator[ChatModel]:
+    """The real Qwen GGUF through llama.cpp, loaded once per session (short ``max_tokens``)."""
+    from rag.llm import build_chat_model
+    from tests.rag.helpers import answer_settings, llm_cache_dir
+
+    model = build_chat_model(answer_settings(tmp_path_factory.mktemp("llm") / "var", llm_cache_dir(tmp_path_factory)))
+    yield model
+    model.close()  # type: ignore[attr-defined]
