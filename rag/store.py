@@ -7,6 +7,7 @@ of different models never meet, and switching models back and forth keeps both i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,6 +30,13 @@ class VectorStoreUnavailableError(RuntimeError):
     """The Chroma server cannot be reached; the message names host and port."""
 
 
+def _unreachable(server: str, why: str = "") -> VectorStoreUnavailableError:
+    detail = f" ({why})" if why else ""
+    return VectorStoreUnavailableError(
+        f"vector store: Chroma server {server} is unreachable{detail}: start it or unset rag.chroma_host"
+    )
+
+
 def _chroma_settings() -> Any:
     from chromadb.config import Settings as ChromaSettings
 
@@ -44,9 +52,7 @@ def make_client(settings: Settings) -> Any:
         try:
             return chromadb.HttpClient(host=rag.chroma_host, port=rag.chroma_port, settings=_chroma_settings())
         except ValueError as exc:  # chromadb's way of saying "connection refused"
-            raise VectorStoreUnavailableError(
-                f"Chroma server {rag.chroma_host}:{rag.chroma_port} is unreachable: start it or unset rag.chroma_host"
-            ) from exc
+            raise _unreachable(f"{rag.chroma_host}:{rag.chroma_port}") from exc
     assert rag.chroma_dir is not None  # derived from data_dir by Settings
     rag.chroma_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(rag.chroma_dir), settings=_chroma_settings())
@@ -64,40 +70,61 @@ def _to_chunk(chunk_id: str, text: str | None, meta: Any) -> Chunk:
 
 
 class ChromaVectorStore:
-    """One Chroma collection in cosine space; similarities returned are ``1 - cosine distance``."""
+    """One Chroma collection in cosine space; similarities returned are ``1 - cosine distance``.
 
-    def __init__(self, client: Any, name: str, embedder_name: str) -> None:
+    ``server`` ("host:port") is set for a Chroma server: losing it after start-up then raises
+    ``VectorStoreUnavailableError`` naming it (the API's 503) instead of chromadb's bare httpx error.
+    """
+
+    def __init__(self, client: Any, name: str, embedder_name: str, server: str | None = None) -> None:
         self.client = client
         self.name = name
-        self.collection = client.get_or_create_collection(
-            name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedder": embedder_name},
-        )
-        self._batch = max(1, min(int(client.get_max_batch_size()), _PAGE))
+        self.server = server
+        with self._reachable():
+            self.collection = client.get_or_create_collection(
+                name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedder": embedder_name},
+            )
+            self._batch = max(1, min(int(client.get_max_batch_size()), _PAGE))
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Connection refused, reset or timed out on a Chroma server -> ``VectorStoreUnavailableError``."""
+        import httpx
+
+        try:
+            yield
+        except httpx.TransportError as exc:
+            if self.server is None:
+                raise
+            raise _unreachable(self.server, type(exc).__name__) from exc
 
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
         if len(chunks) != len(embeddings):
             raise ValueError(f"{len(chunks)} chunks but {len(embeddings)} embeddings")
         for start in range(0, len(chunks), self._batch):
             part = chunks[start : start + self._batch]
-            self.collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=np.asarray(embeddings[start : start + self._batch], dtype=np.float32),
-                documents=[c.text for c in part],
-                metadatas=[{"source": c.source, "heading": c.heading, "chunk_index": c.chunk_index} for c in part],
-            )
+            with self._reachable():
+                self.collection.upsert(
+                    ids=[c.id for c in part],
+                    embeddings=np.asarray(embeddings[start : start + self._batch], dtype=np.float32),
+                    documents=[c.text for c in part],
+                    metadatas=[{"source": c.source, "heading": c.heading, "chunk_index": c.chunk_index} for c in part],
+                )
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), self._batch):
-            self.collection.delete(ids=ids[start : start + self._batch])
+            with self._reachable():
+                self.collection.delete(ids=ids[start : start + self._batch])
 
     def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            page = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            with self._reachable():
+                page = self.collection.get(include=include, limit=_PAGE, offset=offset)
             if not page["ids"]:
                 return
             yield page
@@ -122,9 +149,10 @@ class ChromaVectorStore:
             return []
         vector = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
         # Chroma clips n_results to the collection size itself: no count() round trip per question.
-        res = self.collection.query(
-            query_embeddings=vector, n_results=k, include=["documents", "metadatas", "distances"]
-        )
+        with self._reachable():
+            res = self.collection.query(
+                query_embeddings=vector, n_results=k, include=["documents", "metadatas", "distances"]
+            )
         rows = zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)
         return [(_to_chunk(cid, text, meta), 1.0 - float(dist)) for cid, text, meta, dist in rows]
 
@@ -136,7 +164,8 @@ class ChromaVectorStore:
         """
         if not ids:
             return []
-        res = self.collection.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
+        with self._reachable():
+            res = self.collection.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
         if not res["ids"]:
             return []
         vectors = np.asarray(res["embeddings"], dtype=np.float32)
@@ -146,9 +175,12 @@ class ChromaVectorStore:
         return [(_to_chunk(cid, text, meta), float(score)) for cid, text, meta, score in rows]
 
     def count(self) -> int:
-        return int(self.collection.count())
+        with self._reachable():
+            return int(self.collection.count())
 
 
 def build_vector_store(settings: Settings, embedder: Embedder) -> ChromaVectorStore:
     """The collection of ``embedder`` on the configured Chroma (embedded or server)."""
-    return ChromaVectorStore(make_client(settings), collection_name(settings, embedder.name), embedder.name)
+    rag = settings.rag
+    server = f"{rag.chroma_host}:{rag.chroma_port}" if rag.chroma_host else None
+    return ChromaVectorStore(make_client(settings), collection_name(settings, embedder.name), embedder.name, server)
