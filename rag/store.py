@@ -43,16 +43,39 @@ def _chroma_settings() -> Any:
     return ChromaSettings(anonymized_telemetry=False)
 
 
+def _heartbeat(server: str, timeout_s: float) -> None:
+    """Fail fast on a server that is down or hung: chromadb's own first call would wait forever."""
+    import httpx
+
+    try:
+        httpx.get(f"http://{server}/api/v2/heartbeat", timeout=timeout_s).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise _unreachable(server, type(exc).__name__) from exc
+
+
+def _bound_requests(client: Any, timeout_s: float) -> None:
+    """chromadb's HttpClient builds its httpx session with ``timeout=None``; give every call a limit."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s)
+
+
 def make_client(settings: Settings) -> Any:
     """A Chroma server client when ``rag.chroma_host`` is set, else the embedded store in ``rag.chroma_dir``."""
     import chromadb
 
     rag = settings.rag
     if rag.chroma_host:
+        server = f"{rag.chroma_host}:{rag.chroma_port}"
+        _heartbeat(server, rag.chroma_timeout_s)
         try:
-            return chromadb.HttpClient(host=rag.chroma_host, port=rag.chroma_port, settings=_chroma_settings())
+            client = chromadb.HttpClient(host=rag.chroma_host, port=rag.chroma_port, settings=_chroma_settings())
         except ValueError as exc:  # chromadb's way of saying "connection refused"
-            raise _unreachable(f"{rag.chroma_host}:{rag.chroma_port}") from exc
+            raise _unreachable(server) from exc
+        _bound_requests(client, rag.chroma_timeout_s)
+        return client
     assert rag.chroma_dir is not None  # derived from data_dir by Settings
     rag.chroma_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(rag.chroma_dir), settings=_chroma_settings())

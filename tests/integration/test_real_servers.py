@@ -107,6 +107,11 @@ def test_api_answers_and_predicts_through_the_servers(api: TestClient, servers: 
     assert predicted.status_code == 200, predicted.text
     assert predicted.json()["model"]["source"] == "registry"
 
+    import httpx
+
+    session = api.app.state.rag.retriever.store.client._server._session  # type: ignore[attr-defined]
+    assert session.timeout == httpx.Timeout(stack_env.rag.chroma_timeout_s), "Chroma calls must not wait forever"
+
     tracer = api.app.state.rag.tracer  # type: ignore[attr-defined]
     assert tracer.flush(timeout_s=30), "the traces of the two answers were not exported"
     experiment = mlflow_client(servers).get_experiment_by_name(stack_env.mlflow.rag_traces_experiment)

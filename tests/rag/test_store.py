@@ -96,3 +96,19 @@ def test_chroma_host_selects_the_server_client(settings: Settings) -> None:
     settings.rag.chroma_host, settings.rag.chroma_port = "127.0.0.1", 9  # discard port: nothing listens
     with pytest.raises(VectorStoreUnavailableError, match=r"127\.0\.0\.1:9 is unreachable"):
         make_client(settings)
+
+
+def test_a_hung_chroma_server_fails_fast(settings: Settings) -> None:
+    """A server that accepts connections and never answers: a clear error within chroma_timeout_s, no hang."""
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        settings.rag.chroma_host, settings.rag.chroma_port = "127.0.0.1", listener.getsockname()[1]
+        settings.rag.chroma_timeout_s = 0.5
+        started = time.monotonic()
+        with pytest.raises(VectorStoreUnavailableError, match=r"unreachable \(ReadTimeout\)"):
+            make_client(settings)
+        assert time.monotonic() - started < 5
