@@ -67,11 +67,13 @@ def _log_datasets(candidate: Candidate) -> None:
 
     target = candidate.config.target
     for frame, context in ((candidate.train_df, "training"), (candidate.holdout, "holdout")):
-        with warnings.catch_warnings():  # "source can be interpreted in multiple ways", integer-column hints
+        # "source can be interpreted in multiple ways" (from_pandas), integer-column hints (the schema,
+        # computed lazily by log_input): about MLflow's pyfunc signatures, not this dataset record
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             source = {"source": candidate.dataset_source} if candidate.dataset_source else {}
             dataset = from_pandas(frame, targets=target, name=f"{candidate.config.name}-{context}", **source)
-        mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
         mlflow.set_tag(f"dataset.{context}.digest", dataset.digest)
 
 

@@ -12,7 +12,14 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from classic_ml.prediction_log import read_predictions
 from genaiops.settings import Settings
-from tests.classic_ml.helpers import RECORD, make_settings, sharing_registry, trained_penguins
+from tests.classic_ml.helpers import (
+    RECORD,
+    fresh_postgres_database,
+    make_settings,
+    require_postgres,
+    sharing_registry,
+    trained_penguins,
+)
 
 pytestmark = pytest.mark.slow
 MAX_BATCH = 5
@@ -131,3 +138,20 @@ def test_no_model_is_a_503_with_the_command_to_train_one(tmp_path: Path) -> None
         assert response.status_code == 503 and "genaiops train" in response.json()["detail"]
         assert "genaiops train" in client.get("/ready").json()["checks"]["classic"]
         assert client.get("/predict/schema").status_code == 503
+
+
+@pytest.mark.postgres
+def test_prediction_log_on_postgres_through_the_api(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """The production setting: ``database_url`` a Postgres URL; rows written by the API, none lost at shutdown."""
+    require_postgres()
+    registry, result = trained_penguins(tmp_path_factory)
+    with fresh_postgres_database() as url:
+        settings = sharing_registry(registry, tmp_path / "var", database_url=url)
+        with TestClient(create_app(settings, load_rag=False)) as client:
+            for i in range(10):
+                batch = [{**RECORD, "sex": None}] * (1 + i % 2)
+                assert client.post("/predict", json=batch, headers={"X-Request-ID": f"pg{i}"}).status_code == 200
+        logged = read_predictions(settings)
+        assert len(logged) == 15 and set(logged["request_id"]) == {f"pg{i}" for i in range(10)}
+        assert (logged["model_version"] == result.version).all() and logged["sex"].isna().all()
+        assert not (settings.data_dir / "genaiops.db").exists()  # nothing went to the sqlite default

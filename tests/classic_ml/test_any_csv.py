@@ -55,3 +55,56 @@ def test_too_many_bad_rows_refuse_training(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var")
     with pytest.raises(InvalidDataError, match="price: not a finite number"):
         run_training(settings, load_config(write_config(tmp_path, REGRESSION_CONFIG)))
+
+
+CHURN_CONFIG = """
+name: churn
+dataset: churn.parquet
+target: churned
+estimator:
+  import_path: sklearn.linear_model.LogisticRegression
+  params: {max_iter: 500}
+metrics: [accuracy, roc_auc_ovr]
+gate: {metric: roc_auc_ovr}
+cv_folds: 3
+"""
+
+
+def test_parquet_classification_with_numeric_labels_is_served_with_its_own_fields(tmp_path: Path) -> None:
+    """Another user's data: Parquet, features inferred, 0/1 labels, a column name that is not an identifier."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    rng = np.random.default_rng(1)
+    n = 200
+    df = pd.DataFrame({"age (years)": rng.uniform(18, 80, n), "plan": rng.choice(["free", "pro", "team"], n)}).assign(
+        visits=rng.integers(0, 50, n)
+    )
+    df["churned"] = ((df["visits"] < 10) | (df["plan"] == "free")).astype(int)
+    df.to_parquet(tmp_path / "churn.parquet", index=False)
+    settings = make_settings(tmp_path / "var")
+    result = run_training(settings, write_config(tmp_path, CHURN_CONFIG))
+
+    assert result.schema.task == "classification" and result.schema.classes == ["0", "1"]
+    assert {f.name: f.kind for f in result.schema.fields} == {
+        "age (years)": "number",
+        "plan": "category",
+        "visits": "number",
+    }
+    assert result.holdout_metrics["holdout_accuracy"] > 0.8  # the label is a simple rule of the inputs
+
+    with TestClient(create_app(settings, load_rag=False)) as client:
+        record = client.get("/openapi.json").json()["components"]["schemas"]["PredictRecord"]
+        assert set(record["required"]) == {"age (years)", "plan", "visits"}
+        churner, loyal = client.post(
+            "/predict",
+            json=[
+                {"age (years)": 30.0, "plan": "enterprise", "visits": 2},
+                {"age (years)": 30.0, "plan": "pro", "visits": 40},
+            ],
+        ).json()["predictions"]
+        assert churner["prediction"] == 1 and loyal["prediction"] == 0  # numbers back, as in the data
+        assert set(churner["probabilities"]) == {"0", "1"} and churner["unknown_categories"] == ["plan"]
+        bad = client.post("/predict", json={"age (years)": "old", "plan": "pro", "visits": 4})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "age (years)"]

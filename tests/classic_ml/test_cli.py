@@ -36,11 +36,22 @@ def test_predict_scores_a_csv_with_probabilities_and_flags(on_registry: Path) ->
     result = runner.invoke(app, ["predict", str(source), "--out", str(out), "--chunk-rows", "100"])
     assert result.exit_code == 0, result.output
     assert f"{len(raw)} rows scored" in result.output and "rows/s" in result.output
+    assert f"scoring {'━' * 10}" in result.output and f"{len(raw)}/{len(raw)}" in result.output  # the progress bar
     scored = pd.read_csv(out, keep_default_na=False)
     assert len(scored) == len(raw)
     assert {"prediction", "proba_Adelie", "proba_Gentoo", "proba_Chinstrap", "unknown_categories"} <= set(scored)
     assert scored.loc[0, "unknown_categories"] == "island" and (scored["unknown_categories"][1:] == "").all()
     assert (scored["prediction"] == raw["species"]).mean() > 0.9
+
+
+def test_predict_reads_parquet_too(on_registry: Path) -> None:
+    raw = load_penguins().head(30)
+    source = on_registry / "rows.parquet"
+    raw.to_parquet(source, index=False)
+    result = runner.invoke(app, ["predict", str(source)])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(on_registry / "rows.predictions.csv")  # the default --out
+    assert len(scored) == 30 and (scored["prediction"] == raw["species"]).mean() > 0.9
 
 
 def test_predict_errors_are_one_line(on_registry: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from classic_ml.config import ConfigError, load_config
+from genaiops.settings import Settings
 from tests.classic_ml.helpers import PENGUINS_CONFIG, REGRESSION_CONFIG, write_config
 
 
@@ -41,3 +42,15 @@ def test_config_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_tracking_uri_comes_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sqlite file under data_dir by default; an MLflow server URL (production) from the environment."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    local = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert local.mlflow.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert local.mlflow.artifact_location == (tmp_path.resolve() / "mlartifacts").as_uri()
+    monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", "http://mlflow.internal:5000")
+    server = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert server.mlflow.tracking_uri == "http://mlflow.internal:5000"
+    assert server.mlflow.artifact_location is None  # the server decides where artifacts go

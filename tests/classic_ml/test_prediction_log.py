@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,24 @@ def test_clean_shutdown_loses_no_rows_and_reads_back_with_features(tmp_path: Pat
     assert set(RECORD) <= set(df.columns)  # one column per input feature, for drift monitoring
     assert df["row_index"].max() == 2 and df["probabilities"].iloc[0]["Gentoo"] == 0.9
     assert str(df["ts"].dt.tz) == "UTC"
+
+
+def test_append_does_not_wait_for_the_database(tmp_path: Path) -> None:
+    """Writes are off the request path: with the database locked, append still returns at once."""
+    path = tmp_path / "log.db"
+    plog = PredictionLog(make_engine(f"sqlite:///{path}"), batch_rows=1, flush_interval_s=0.01)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        _fill(plog, requests=20, per_request=2, threads=2)
+        assert plog.flush(timeout_s=0.5) is False  # the writer is stuck behind the lock...
+        assert plog.written == 0 and plog.dropped == 0  # ...yet every append has returned
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    plog.close()  # the lock is gone: everything queued gets written
+    assert plog.written == 40 and plog.dropped == 0
+    assert len(read_predictions(make_engine(f"sqlite:///{path}"))) == 40
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:

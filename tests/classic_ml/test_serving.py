@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,41 @@ def test_falls_back_to_the_local_copy_when_the_registry_is_unreachable(penguins,
         assert "registry unreachable" in caplog.text and "serving the last local model" in caplog.text
         answer = service.predict(service.parse(RECORD))
         assert answer["predictions"][0]["prediction"] == "Gentoo"
+    finally:
+        service.close()
+
+
+def _dead_url() -> str:
+    """An MLflow server URL nothing listens on (connection refused, as for a stopped server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_a_dead_tracking_server_falls_back_to_the_local_copy_or_to_no_model(penguins, tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The production setting (an MLflow server URL) with the server down: the last local champion, else a 503."""
+    registry, result = penguins
+    dead = {"tracking_uri": _dead_url(), "http_max_retries": 0, "http_timeout_s": 5}
+    bare = make_settings(tmp_path / "bare", mlflow=dead)
+    with caplog.at_level(logging.WARNING, logger="classic_ml.registry"):
+        service = build_classic_service(bare)
+    try:
+        assert "registry unreachable" in caplog.text and "no local copy" in caplog.text
+        with pytest.raises(ModelUnavailableError, match="genaiops train"):
+            service.parse(RECORD)
+    finally:
+        service.close()
+
+    caplog.clear()
+    settings = make_settings(tmp_path / "var", mlflow=dead)
+    shutil.copytree(local_champion_dir(registry), local_champion_dir(settings))
+    with caplog.at_level(logging.WARNING, logger="classic_ml.registry"):
+        service = build_classic_service(settings)
+    try:
+        assert service.state.ref.source == "local" and service.state.ref.version == result.version
+        assert dead["tracking_uri"] in caplog.text and "serving the last local model" in caplog.text
+        assert service.predict(service.parse(RECORD))["predictions"][0]["prediction"] == "Gentoo"
     finally:
         service.close()
 

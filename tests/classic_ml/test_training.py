@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,10 @@ def test_run_records_params_metrics_datasets_plot_schema_and_model(penguins) -> 
     contexts = {d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
     assert set(contexts) == {"training", "holdout"}
     assert contexts["training"].digest and run.data.tags["dataset.training.digest"] == contexts["training"].digest
+    assert contexts["training"].digest != contexts["holdout"].digest
+    training = contexts["training"]
+    assert "penguins.csv" in training.source and "bill_length_mm" in training.schema  # where from, which columns
+    assert json.loads(training.profile)["num_rows"] == result.n_train
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/confusion_matrix.png" in artifacts
     assert run.data.tags["gate.decision"] == "promoted"
