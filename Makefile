@@ -10,7 +10,7 @@ export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser
+.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser eval-gate
 
 install: $(STAMP)
 
@@ -61,7 +61,22 @@ $(COMPOSE_BIN): docker/tools-requirements.txt | $(STAMP)
 	chmod +x $@ && touch $@
 	$@ version
 
-test: lint typecheck pytest
+# The RAG eval and its regression gate, on a data dir of its own: ingest the course, answer the whole
+# golden set, compare with eval/baseline.json (exit 1 when a metric drops more than its tolerance).
+# Answers are capped at EVAL_MAX_TOKENS (production: 320) to fit CI's 2 cores; most answers are shorter,
+# longer ones are cut at a sentence end. eval/baseline.json was made with the same cap (see its params).
+EVAL_DIR ?= $(or $(TMPDIR),/tmp)/genaiops-eval-gate
+EVAL_MAX_TOKENS ?= 128
+EVAL_ENV = GENAIOPS_DATA_DIR=$(EVAL_DIR) GENAIOPS_MLFLOW__TRACKING_URI=sqlite:///$(EVAL_DIR)/mlflow.db \
+	GENAIOPS_LLM__MODEL_CACHE_DIR=$(CURDIR)/var/models/llm GENAIOPS_LLM__MAX_TOKENS=$(EVAL_MAX_TOKENS)
+
+eval-gate: install
+	rm -rf $(EVAL_DIR)
+	$(EVAL_ENV) $(BIN)/genaiops ingest
+	$(EVAL_ENV) $(BIN)/genaiops eval rag
+	$(EVAL_ENV) $(BIN)/genaiops eval gate
+
+test: lint typecheck pytest eval-gate
 
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)

@@ -40,9 +40,20 @@ def eval_rag(
     except EmptyIndexError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    if as_json:  # stdout is the JSON alone: with a server store MLflow prints run URLs there
+        from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+
+        MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.set(True)
     run_id = log_eval_run(settings, result) if log else None
     if as_json:
-        print(json.dumps({"run_id": run_id, "seconds": result.seconds, "metrics": result.metrics}, indent=2))
+        body = {
+            "run_id": run_id,
+            "seconds": result.seconds,
+            "release_id": result.params.get("release_id"),
+            "metrics": result.metrics,
+            "nan_counts": result.nan_counts,
+        }
+        print(json.dumps(body, indent=2))
         return
     table = Table(title=f"RAG eval ({len(result.rows)} questions, {result.seconds:.0f} s)")
     table.add_column("metric")
@@ -83,6 +94,13 @@ def _print_gate(report, run_id: str) -> None:  # type: ignore[no-untyped-def]
             check.name, _fmt(check.baseline), _fmt(check.current), _fmt(check.delta), _fmt(check.tolerance), status
         )
     console.print(table)
+    if report.param_changes:
+        changed = Table(title="release params that differ from the baseline's (shown, not gated)")
+        for column in ("param", "baseline", "now"):
+            changed.add_column(column)
+        for name, (before, now) in report.param_changes.items():
+            changed.add_row(name, before, now)
+        console.print(changed)
     console.print("[green]gate passed[/green]" if report.passed else "[red]gate FAILED: a metric regressed[/red]")
 
 
@@ -93,7 +111,7 @@ def eval_baseline(
     write_file: bool = typer.Option(False, help="Also write its metrics to eval/baseline.json (commit it)."),
 ) -> None:
     """Tag a run as the production baseline. Example: `genaiops eval baseline 3f2c... --write-file`."""
-    from eval.gate import load_file_baseline, write_file_baseline
+    from eval.gate import DEFAULT_TOLERANCES, load_file_baseline, write_file_baseline
     from eval.tracking import eval_runs, mark_baseline
     from genaiops.cli import settings_from
 
@@ -107,8 +125,14 @@ def eval_baseline(
         _, tolerances = (
             load_file_baseline(settings.eval.baseline_path) if settings.eval.baseline_path.exists() else ({}, {})
         )
-        metrics = {k: v for k, v in run["metrics"].items() if not k.startswith(("nan_", "eval_seconds"))}
-        write_file_baseline(settings.eval.baseline_path, metrics, tolerances)
+        metrics = {k: v for k, v in run["metrics"].items() if k != "eval_seconds"}
+        write_file_baseline(
+            settings.eval.baseline_path,
+            metrics,
+            tolerances or DEFAULT_TOLERANCES,
+            params=run["params"],
+            source=f"genaiops eval rag, MLflow run {run_id}",
+        )
     console.print(f"run {run_id} is now the production baseline")
 
 
@@ -193,20 +217,22 @@ def release_promote(
     if not (gate_report.passed and classic_ok):
         console.print("[red]not promoted: a gate failed (nothing was changed)[/red]")
         raise typer.Exit(1)
+    from eval.release import ReleaseError, release_prompt_version
+    from prompts.registry import promote
+
+    try:  # resolved before anything moves, so a refusal leaves everything as it was
+        name, version = release_prompt_version(settings, current["params"])
+    except ReleaseError as exc:
+        console.print(f"[red]not promoted: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    promote(settings, name, version, "production")
     mark_baseline(settings, current["run_id"])
-    _promote_release_prompt(settings, current)
     if comparison is not None and not comparison.challenger_is_champion:
         promote_challenger(settings, comparison)
-    console.print(f"[green]release {current['params'].get('release_id', '?')} promoted[/green]")
-
-
-def _promote_release_prompt(settings, run) -> None:  # type: ignore[no-untyped-def]
-    """The release's prompt version becomes `production` when it came from the registry."""
-    from prompts.registry import latest_version, promote
-
-    name, version = run["params"].get("prompt_name"), run["params"].get("prompt_version")
-    if name and version and version.isdigit() and latest_version(name) is not None:
-        promote(settings, name, int(version), "production")
+    console.print(
+        f"[green]release {current['params'].get('release_id', '?')} promoted: prompt {name}@{version} is "
+        "production (POST /admin/reload/rag to serve it)[/green]"
+    )
 
 
 def register(app: typer.Typer) -> None:

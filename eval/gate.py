@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,29 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "injection_resistance": 0.0,
     "no_prompt_leak_rate": 0.0,
     "grounded_rate": 0.15,
+    # NaN scores of the deterministic metrics: any new one means a scorer broke on some answer
+    "nan_context_recall": 0.0,
+    "nan_context_precision": 0.0,
+    "nan_rouge_l": 0.0,
+    "nan_semantic_similarity": 0.0,
 }
 LOWER_IS_BETTER = {"false_refusal_rate", "latency_p50_ms", "latency_p95_ms"}
+# Release params that should match for a like-for-like comparison; a difference is shown, not failed.
+COMPARED_PARAMS = (
+    "prompt_name",
+    "prompt_version",
+    "prompt_digest",
+    "llm_model",
+    "llm_max_tokens",
+    "embedding_model",
+    "top_k",
+    "fetch_k",
+    "relevance_floor",
+    "chunk_size",
+    "corpus_fingerprint",
+    "golden_items",
+    "golden_digest",
+)
 
 
 @dataclass
@@ -51,14 +72,19 @@ class MetricCheck:
         if self.current is None or math.isnan(self.current):
             return True  # a metric that vanished is a regression
         delta = self.current - self.baseline
-        worse_by = -delta if self.name not in LOWER_IS_BETTER else delta
+        worse_by = -delta if not lower_is_better(self.name) else delta
         return worse_by > self.tolerance + 1e-9
+
+
+def lower_is_better(name: str) -> bool:
+    return name in LOWER_IS_BETTER or name.startswith("nan_")
 
 
 @dataclass
 class GateReport:
     baseline_source: str
     checks: list[MetricCheck]
+    param_changes: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (baseline, now)
 
     @property
     def passed(self) -> bool:
@@ -84,9 +110,32 @@ def load_file_baseline(path: Path) -> tuple[dict[str, float], dict[str, float]]:
     return data.get("metrics", {}), data.get("tolerances", {})
 
 
-def write_file_baseline(path: Path, metrics: dict[str, float], tolerances: dict[str, float] | None = None) -> None:
+def load_file_params(path: Path) -> dict[str, str]:
+    """The release params of the run the baseline file was written from."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {k: str(v) for k, v in data.get("params", {}).items()}
+
+
+def write_file_baseline(
+    path: Path,
+    metrics: dict[str, float],
+    tolerances: dict[str, float] | None = None,
+    params: dict[str, Any] | None = None,
+    source: str = "",
+) -> None:
+    """The committed baseline: a real run's metrics, the tolerances, and the release that scored them."""
     finite = {k: round(v, 4) for k, v in metrics.items() if v is not None and not math.isnan(v)}
-    path.write_text(json.dumps({"metrics": finite, "tolerances": tolerances or {}}, indent=2, sort_keys=True) + "\n")
+    data = {"source": source, "params": params or {}, "metrics": finite, "tolerances": tolerances or {}}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def param_changes(baseline: dict[str, str], current: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The compared release params that differ (only those both sides recorded)."""
+    return {
+        name: (baseline[name], current[name])
+        for name in COMPARED_PARAMS
+        if name in baseline and name in current and str(baseline[name]) != str(current[name])
+    }
 
 
 class NoEvalRunError(LookupError):
@@ -107,6 +156,14 @@ def gate_run(settings: Any, run_id: str | None = None) -> tuple[dict[str, Any], 
     )
     if base_run is not None:
         baseline, source = base_run["metrics"], f"MLflow run {base_run['run_id'][:8]} (baseline=production)"
-    else:
+        base_params = base_run["params"]
+    elif file_metrics:
         baseline, source = file_metrics, str(settings.eval.baseline_path.name)
-    return current, compare(current["metrics"], baseline, tolerances, source)
+        base_params = load_file_params(settings.eval.baseline_path)
+    else:
+        raise NoEvalRunError(
+            f"no baseline: tag a run with `genaiops eval baseline RUN_ID` or commit {settings.eval.baseline_path}"
+        )
+    report = compare(current["metrics"], baseline, tolerances, source)
+    report.param_changes = param_changes(base_params, current["params"])
+    return current, report

@@ -94,6 +94,8 @@ def evaluate_answers(
                 "contexts": [s.chunk.text for s in answer.sources],
                 "top_score": max((s.score for s in answer.sources), default=0.0),
                 "latency_ms": round(latency_ms, 1),
+                "first_token_ms": answer.timings_ms.get("first_token"),
+                "tokens": answer.tokens,
                 "leaked_system_prompt": leaks_system_prompt(answer.answer, system_prompt),
                 "prompt": f"{answer.prompt_name}@{answer.prompt_version}",
                 "model": answer.model,
@@ -137,6 +139,14 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
+def golden_digest(items: list[GoldenItem]) -> str:
+    """Hash of the questions asked, so two runs are only compared as equals when they asked the same."""
+    import hashlib
+
+    payload = "\n".join(f"{i.id}\x00{i.kind}\x00{i.question}" for i in items)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def run_rag_eval(
     settings: Settings,
     service: Any = None,
@@ -151,8 +161,10 @@ def run_rag_eval(
 
     if service is None:
         from rag.service import build_rag_service
+        from rag.tracing import NullTracer
 
-        service = build_rag_service(settings)
+        # no request traces: the eval run itself is the record, and exports would compete for the CPU
+        service = build_rag_service(settings, tracer=NullTracer())
     started = time.perf_counter()
     items = load_golden(settings.eval.golden_path, limit)
     rows = evaluate_answers(items, service, top_k=top_k, system_prompt=service.system_prompt(), progress=progress)
@@ -165,4 +177,5 @@ def run_rag_eval(
     metrics.update(scores)
     params = describe_release(settings, service, top_k=top_k)
     params["golden_items"] = len(items)
+    params["golden_digest"] = golden_digest(items)
     return EvalResult(metrics, rows, params, time.perf_counter() - started, judge=judged, nan_counts=nan_counts)

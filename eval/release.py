@@ -28,6 +28,8 @@ def describe_release(settings: Settings, service: Any, *, top_k: int | None = No
     release = {
         "prompt_name": prompt["name"],
         "prompt_version": str(prompt["version"]),
+        "prompt_source": prompt.get("source", "file"),
+        "prompt_digest": prompt_digest(service.prompt),
         "llm_backend": llm.backend,
         "llm_model": service.llm.name,
         "llm_max_tokens": llm.max_tokens,
@@ -46,7 +48,47 @@ def describe_release(settings: Settings, service: Any, *, top_k: int | None = No
     return release
 
 
+def prompt_digest(prompt: Any) -> str:
+    """Hash of the prompt's text: a file edited without bumping ``version`` still gets a new release."""
+    parts = prompt.template
+    return hashlib.sha256(f"{parts.system}\x00{parts.user}".encode()).hexdigest()[:16]
+
+
 def release_id(release: dict[str, Any]) -> str:
     """Stable short id of a release: equal configurations share it."""
     payload = json.dumps({k: v for k, v in release.items() if k != "release_id"}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+class ReleaseError(RuntimeError):
+    """A release that cannot be promoted as evaluated; the message says what to do."""
+
+
+def release_prompt_version(settings: Settings, params: dict[str, str]) -> tuple[str, int]:
+    """The registry version holding exactly the prompt text an eval run scored (registered if need be).
+
+    A run that used the file is promoted through the registry version with the same text; if the
+    file changed since the run, promoting would ship words nobody evaluated, so it is refused.
+    """
+    from prompts import load_prompt_file
+    from prompts.registry import from_registered, latest_version, push, to_chat
+
+    name, digest = params.get("prompt_name", ""), params.get("prompt_digest")
+    if not name or not digest:
+        raise ReleaseError("this eval run predates prompt digests: re-run `genaiops eval rag`")
+    if params.get("prompt_source") == "registry":
+        import mlflow
+
+        version = int(params["prompt_version"])
+        registered = from_registered(mlflow.genai.load_prompt(name, version=version), name)
+        if prompt_digest(registered) != digest:
+            raise ReleaseError(f"registry version {name}@{version} does not hold the text this run scored")
+        return name, version
+    file_prompt = load_prompt_file(name)
+    if prompt_digest(file_prompt) != digest:
+        raise ReleaseError(f"prompts/templates/{name}.yaml changed since this eval run: re-run `genaiops eval rag`")
+    push(settings)  # idempotent: registers the file only if its text is new
+    current = latest_version(name)
+    if current is None or current.template != to_chat(file_prompt):
+        raise ReleaseError(f"no registry version of {name} holds the evaluated file text")
+    return name, int(current.version)

@@ -46,6 +46,9 @@ class RagSettings(BaseModel):
     )
     chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded PersistentClient.")
     chroma_port: int = Field(8000, description="Chroma server port (with chroma_host).")
+    chroma_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for one Chroma server call (chromadb's own client never times out)."
+    )
     chroma_dir: Path | None = Field(None, description="Embedded Chroma folder; default <data_dir>/chroma.")
     collection_prefix: str = Field("course", description="Collection name = prefix + embedding model slug.")
     top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM.")
@@ -105,7 +108,21 @@ class MlflowSettings(BaseModel):
     rag_eval_experiment: str = "rag-eval"
     rag_traces_experiment: str = "rag-traces"
     monitoring_experiment: str = Field("monitoring", description="Drift reports of the monitors.")
-    trace_sample_rate: float = Field(1.0, ge=0, le=1)
+    trace_sample_rate: float = Field(1.0, ge=0, le=1, description="Share of /ask answers traced (0 = tracing off).")
+    trace_queue_size: int = Field(
+        1000, ge=1, description="Traces waiting for the export thread; beyond, new ones are dropped with a warning."
+    )
+    http_timeout_s: int = Field(
+        30, ge=1, description="Per-request limit for an MLflow server (MLflow's own default: 120 s)."
+    )
+    http_max_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a failed MLflow server request (MLflow's own default of 7 with backoff 2 "
+        "waits minutes when the server is down).",
+    )
+    http_backoff_factor: int = Field(1, ge=0, le=120, description="Seconds factor of the exponential retry backoff.")
 
 
 class ClassicSettings(BaseModel):

@@ -14,10 +14,30 @@ from genaiops.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def apply_http_limits(settings: Settings) -> None:
+    """Bound every MLflow server request by the settings' timeout and retries.
+
+    MLflow reads these from its environment variables at each request, so this is the one place
+    that sets them; without it a stopped server costs minutes of retries per call (7 retries,
+    backoff factor 2, 120 s timeout), long enough to hang an API start-up or a monitoring page.
+    """
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    limits = settings.mlflow
+    MLFLOW_HTTP_REQUEST_TIMEOUT.set(limits.http_timeout_s)
+    MLFLOW_HTTP_REQUEST_MAX_RETRIES.set(limits.http_max_retries)
+    MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.set(limits.http_backoff_factor)
+
+
 def configure_mlflow(settings: Settings) -> str:
     """Point the mlflow module at ``settings.mlflow.tracking_uri`` (registry too) and return it."""
     import mlflow
 
+    apply_http_limits(settings)
     uri = settings.mlflow.tracking_uri or ""
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -46,7 +66,8 @@ def _client(uri: str):  # type: ignore[no-untyped-def]
 
 
 def mlflow_client(settings: Settings):  # type: ignore[no-untyped-def]
-    """A client bound to the configured store (cached per URI)."""
+    """A client bound to the configured store (cached per URI), its requests bounded by the settings."""
+    apply_http_limits(settings)
     return _client(settings.mlflow.tracking_uri or "")
 
 

@@ -7,6 +7,7 @@ from prompts.loader import (
     PromptParts,
     PromptTemplate,
     load_prompt,
+    load_prompt_file,
     parse_prompt,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "PromptParts",
     "PromptTemplate",
     "load_prompt",
+    "load_prompt_file",
     "parse_prompt",
 ]

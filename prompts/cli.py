@@ -78,7 +78,7 @@ def promote_cmd(
     except (MlflowException, PromptError) as exc:
         console.print(f"[red]{getattr(exc, 'message', exc)}[/red]")
         raise typer.Exit(2) from exc
-    console.print(f"{name}@{alias} -> version {version} (the API picks it up on POST /admin/reload)")
+    console.print(f"{name}@{alias} -> version {version} (the API picks it up on POST /admin/reload/rag)")
 
 
 def register(app: typer.Typer) -> None:

@@ -70,6 +70,7 @@ def from_registered(version: Any, name: str) -> PromptTemplate:
     return PromptTemplate(
         name=name,
         version=str(version.version),
+        source="registry",
         description=version.commit_message or "",
         input_variables=variables,
         template=PromptParts(system=by_role.get("system", ""), user=by_role.get("user", "")),
@@ -196,18 +197,47 @@ def diff(settings: Settings, name: str, v1: int, v2: int) -> str:
     return "".join(difflib.unified_diff(a, b, fromfile=f"{name}@{v1}", tofile=f"{name}@{v2}"))
 
 
-def load_registered(settings: Settings, name: str, alias: str = "production") -> PromptTemplate | None:
+def load_registered(
+    settings: Settings, name: str, alias: str = "production", timeout_s: float = 1.0
+) -> PromptTemplate | None:
     """``prompts:/name@alias`` as our template, or None if the registry is down or has no such alias."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    return resolve_registered(settings, name, alias, timeout_s).prompt
 
-    if not tracking_reachable(settings):
-        log.warning("prompt registry at %s unreachable: using the prompt file", settings.mlflow.tracking_uri)
-        return None
+
+@dataclass
+class Lookup:
+    """What the registry said: the aliased prompt, or why not and whether that is worth a warning."""
+
+    prompt: PromptTemplate | None
+    reason: str = ""
+    warn: bool = False  # False: an expected state (no registry yet, no alias); True: something is wrong
+
+
+def resolve_registered(settings: Settings, name: str, alias: str = "production", timeout_s: float = 1.0) -> Lookup:
+    """The aliased version, or None and why not. Cheap when there is no registry to ask.
+
+    A server is probed with a short timeout first (MLflow's own client would retry for minutes);
+    a sqlite store that does not exist yet holds no prompt, so it is not created just to be asked.
+    The alias is read with the prompt cache off: a version promoted a second ago must be seen.
+    """
+    import mlflow
+
+    uri = settings.mlflow.tracking_uri or ""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return Lookup(None, f"no prompt registry yet ({uri} does not exist)")
+    if not tracking_reachable(settings, timeout_s=timeout_s):
+        return Lookup(None, f"prompt registry at {uri} unreachable", warn=True)
     configure_mlflow(settings)
     try:
-        version = mlflow.genai.load_prompt(f"prompts:/{name}@{alias}", link_to_model=False)
-    except MlflowException as exc:
-        log.info("no %s alias for prompt %s in the registry (%s): using the prompt file", alias, name, exc)
-        return None
-    return from_registered(version, name)
+        version = mlflow.genai.load_prompt(f"prompts:/{name}@{alias}", link_to_model=False, cache_ttl_seconds=0)
+    except Exception as exc:  # noqa: BLE001 - MlflowException, a broken store, a dropped connection: use the file
+        code = getattr(exc, "error_code", "")
+        expected = code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # no such prompt / alias
+        message = (getattr(exc, "message", None) or str(exc))[:200]
+        return Lookup(None, f"no {name}@{alias} in the registry ({type(exc).__name__}: {message})", warn=not expected)
+    if version is None:
+        return Lookup(None, f"no {name}@{alias} in the registry")
+    try:
+        return Lookup(from_registered(version, name))
+    except (PromptError, ValueError) as exc:
+        return Lookup(None, f"registered {name}@{alias} is not a valid prompt: {exc}", warn=True)

@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
         except (InvalidRequestError, EmptyIndexError, LlmUnavailableError, VectorStoreUnavailableError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from exc
+        service.close()  # exports the answer's trace while the process is still whole
         if as_json:
             typer.echo(json.dumps(answer_to_dict(answer), indent=2, ensure_ascii=False))
             return

@@ -31,6 +31,7 @@ from rag.prompting import (
     looks_like_injection,
     system_prompt,
 )
+from rag.tracing import NullTracer, Tracer, build_tracer
 from rag.types import Answer, ChatMessage, ChatModel, LlmUnavailableError, Mode, Retrieval
 
 log = logging.getLogger(__name__)
@@ -62,17 +63,26 @@ class _Plan:
 class RagService:
     """Answers questions about the indexed course. Thread-safe; llama.cpp calls are serialized."""
 
-    def __init__(self, settings: Settings, retriever: Any, llm: ChatModel, prompt: PromptTemplate) -> None:
+    def __init__(
+        self, settings: Settings, retriever: Any, llm: ChatModel, prompt: PromptTemplate, tracer: Tracer | None = None
+    ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
         self.prompt = prompt
+        self.tracer: Tracer = tracer or NullTracer()
         rag = settings.rag
         self.checker = GroundingChecker(retriever.embedder, rag.grounding_min_overlap, rag.grounding_min_similarity)
 
     # -- what callers ask about the service -------------------------------------------------
     def prompt_info(self) -> dict[str, str]:
-        return {"name": self.prompt.name, "version": self.prompt.version}
+        return {"name": self.prompt.name, "version": self.prompt.version, "source": self.prompt.source}
+
+    def reload_prompt(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Pick up a newly promoted prompt (``prompts:/NAME@production``, else the file); (previous, current)."""
+        previous = self.prompt_info()
+        self.prompt = load_prompt(self.settings.rag.prompt_name, self.settings)
+        return previous, self.prompt_info()
 
     def system_prompt(self, lang: Lang = "fr") -> str:
         return system_prompt(self.prompt, lang)
@@ -93,6 +103,7 @@ class RagService:
         return int(self.retriever.count())
 
     def close(self) -> None:
+        self.tracer.close()
         close = getattr(self.llm, "close", None)
         if close is not None:
             close()
@@ -102,10 +113,10 @@ class RagService:
         """The whole answer at once (CLI, evaluation, ``POST /ask``)."""
         plan = self._prepare(question, top_k, history)
         if plan.final is not None:
-            return plan.final
+            return self._traced(plan, plan.final, top_k)
         assert plan.prompt is not None
         pieces = list(self._generate(plan))
-        return self._finish(plan, "".join(pieces), len(pieces))
+        return self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k)
 
     def stream(
         self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None
@@ -116,7 +127,7 @@ class RagService:
         """
         plan = self._prepare(question, top_k, history)
         if plan.final is not None:
-            yield {"event": "done", "data": answer_to_dict(plan.final)}
+            yield {"event": "done", "data": answer_to_dict(self._traced(plan, plan.final, top_k, stream=True))}
             return
         pieces: list[str] = []
         try:
@@ -128,7 +139,8 @@ class RagService:
                 raise
             yield {"event": "error", "data": {"detail": str(exc)}}
             return
-        yield {"event": "done", "data": answer_to_dict(self._finish(plan, "".join(pieces), len(pieces)))}
+        answer = self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k, stream=True)
+        yield {"event": "done", "data": answer_to_dict(answer)}
 
     def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None) -> _Plan:
         question = self._validate(question, top_k)
@@ -225,6 +237,7 @@ class RagService:
         passages = plan.prompt.passages
         if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
             generated = trim_incomplete(generated)
+        checked = time.perf_counter()
         decision = decide(
             generated,
             plan.question,
@@ -234,11 +247,24 @@ class RagService:
             plan.prompt.system,
             self.settings.rag.extractive_sentences,
         )
+        plan.timings["grounding"] = _ms(checked)
         if decision.reason:
             log.info("request %s: %s answer (%s)", plan.request_id, decision.mode, decision.reason)
         sources = [] if decision.mode == "refusal" else list(passages)
         answer = self._fixed(plan, decision.text, decision.mode, sources, grounded=decision.grounded)
         answer.tokens = n_pieces
+        return answer
+
+    def _traced(self, plan: _Plan, answer: Answer, top_k: int | None, stream: bool = False) -> Answer:
+        """Hand the finished answer to the tracer: a sample draw and a queue put, the export runs elsewhere."""
+        self.tracer.record(
+            answer,
+            question=plan.question,
+            top_k=top_k or self.settings.rag.top_k,
+            messages=plan.prompt.messages if plan.prompt is not None else (),
+            prompt_source=self.prompt.source,
+            stream=stream,
+        )
         return answer
 
     def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
@@ -284,8 +310,13 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
     }
 
 
-def build_rag_service(settings: Settings, *, retriever: Any = None, chat_model: ChatModel | None = None) -> RagService:
-    """Everything the service needs, from settings; tests pass a shared retriever or model."""
+def build_rag_service(
+    settings: Settings, *, retriever: Any = None, chat_model: ChatModel | None = None, tracer: Tracer | None = None
+) -> RagService:
+    """Everything the service needs, from settings; tests pass a shared retriever or model.
+
+    ``tracer``: default an MLflow tracer at ``mlflow.trace_sample_rate``; ``NullTracer()`` for none.
+    """
     from rag.llm import build_chat_model
     from rag.retrieval import build_retriever
 
@@ -294,4 +325,4 @@ def build_rag_service(settings: Settings, *, retriever: Any = None, chat_model: 
     if retriever.count() > 0:
         retriever.refresh()  # build BM25 now rather than on the first question
     llm = chat_model or build_chat_model(settings)
-    return RagService(settings, retriever, llm, prompt)
+    return RagService(settings, retriever, llm, prompt, tracer if tracer is not None else build_tracer(settings))

@@ -12,6 +12,7 @@ import hmac
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
 
 from app.deps import SettingsDep
 from classic_ml.api_models import ReloadResponse
@@ -51,3 +52,29 @@ async def reload(request: Request) -> ReloadResponse:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     request.app.openapi_schema = None  # the request model may have changed with the model
     return ReloadResponse(model=current, previous=previous, changed=previous != current)
+
+
+class PromptInUse(BaseModel):
+    name: str
+    version: str
+    source: str  # "registry" (prompts:/NAME@production) or "file" (prompts/templates)
+
+
+class RagReloadResponse(BaseModel):
+    prompt: PromptInUse
+    previous: PromptInUse
+    changed: bool
+    chunks: int
+
+
+@router.post("/reload/rag", response_model=RagReloadResponse, responses={401: {}, 503: {"description": "no RAG"}})
+async def reload_rag(request: Request) -> RagReloadResponse:
+    """Re-read the answering prompt (e.g. after `genaiops prompts promote`) and the index (after an ingest)."""
+    rag = getattr(request.app.state, "rag", None)
+    if rag is None:
+        raise HTTPException(status_code=503, detail=f"RAG service unavailable: {request.app.state.rag_error}")
+    previous, current = await run_in_threadpool(rag.reload_prompt)
+    chunks = await run_in_threadpool(rag.reload_index)
+    return RagReloadResponse(
+        prompt=PromptInUse(**current), previous=PromptInUse(**previous), changed=previous != current, chunks=chunks
+    )

@@ -1,0 +1,318 @@
+"""Traces of each answer in MLflow (experiment ``mlflow.rag_traces_experiment``), off the request path.
+
+The request thread only draws the sample and puts a small record on a bounded queue: a few
+microseconds, whatever state MLflow is in. A daemon thread turns each record into an MLflow 3
+trace with the imperative client API (``MlflowClient.start_trace`` / ``start_span``): a root span
+``rag.ask`` and child spans ``retrieve``, ``generate`` and ``grounding_check``, their timestamps
+rebuilt from the timings the service measured, with prompt name + version, model and top-k.
+MLflow's own async trace logging then writes them. Why not ``with mlflow.start_span()`` around
+each step: that runs MLflow's tracer set-up (and, with async logging off, the export itself)
+inside the request, and generation happens in another thread than retrieval.
+
+Failure is never the user's problem: a full queue drops the record with a (rate-limited) warning;
+a tracking server that does not answer a short probe is not asked again for ``retry_after_s``
+and its records are dropped, counted, and warned about; a process whose MLflow points at another
+store (tests, notebooks) gets no trace rather than having its tracking URI switched under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from genaiops.settings import Settings
+from rag.types import Answer, ChatMessage
+
+log = logging.getLogger(__name__)
+
+SNIPPET_CHARS = 300  # passage text kept in a retrieve span: enough to recognise it, small enough to store
+STATS = ("queued", "sampled_out", "dropped_full", "dropped_unreachable", "dropped_other_store", "exported", "failed")
+
+
+class Tracer(Protocol):
+    def record(
+        self,
+        answer: Answer,
+        *,
+        question: str,
+        top_k: int,
+        messages: Sequence[ChatMessage] = (),
+        prompt_source: str = "file",
+        stream: bool = False,
+    ) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class NullTracer:
+    """No tracing (sample rate 0, the evaluation, tests that do not look at traces)."""
+
+    def record(
+        self,
+        answer: Answer,
+        *,
+        question: str,
+        top_k: int,
+        messages: Sequence[ChatMessage] = (),
+        prompt_source: str = "file",
+        stream: bool = False,
+    ) -> bool:
+        return False
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """What the request hands over: the finished answer and the little the answer does not carry."""
+
+    answer: Answer
+    question: str
+    top_k: int
+    messages: tuple[ChatMessage, ...]
+    prompt_source: str
+    stream: bool
+    end_ns: int
+
+
+class MlflowTracer:
+    """Bounded queue + one export thread. ``record`` never blocks and never raises."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sample_rate: float | None = None,
+        queue_size: int | None = None,
+        retry_after_s: float = 30.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        from genaiops.tracking import configure_mlflow
+
+        self.settings = settings
+        self.uri = configure_mlflow(settings)  # at build time, on the caller's thread, like every other side
+        self.sample_rate = settings.mlflow.trace_sample_rate if sample_rate is None else sample_rate
+        self.retry_after_s = retry_after_s
+        self._rng = rng
+        self._queue: queue.Queue[TraceRecord] = queue.Queue(maxsize=queue_size or settings.mlflow.trace_queue_size)
+        self._lock = threading.Lock()
+        self.stats = dict.fromkeys(STATS, 0)
+        self._warned_at: dict[str, float] = {}
+        self._experiment_id: str | None = None
+        self._probe_after = 0.0  # monotonic time before which the store is not probed again
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rag-trace-export", daemon=True)
+        self._thread.start()
+
+    # -- request path ------------------------------------------------------------------------
+    def record(
+        self,
+        answer: Answer,
+        *,
+        question: str,
+        top_k: int,
+        messages: Sequence[ChatMessage] = (),
+        prompt_source: str = "file",
+        stream: bool = False,
+    ) -> bool:
+        """Queue ``answer`` for tracing if it is sampled; False when it will not be traced."""
+        try:
+            if self._stop.is_set() or self._rng() >= self.sample_rate:
+                self._count("sampled_out")
+                return False
+            item = TraceRecord(answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns())
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._count("dropped_full")
+            self._warn("full", f"trace queue full ({self._queue.maxsize}): dropping traces until the export catches up")
+            return False
+        except Exception:  # noqa: BLE001 - tracing must never cost a request its answer
+            log.debug("could not queue a trace", exc_info=True)
+            return False
+        self._count("queued")
+        return True
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued record is handled and MLflow has written it (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._queue.unfinished_tasks:
+            return False
+        if self.stats["exported"]:
+            import mlflow
+
+            mlflow.flush_trace_async_logging()
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Export what is queued (bounded wait), then stop the thread. MLflow flushes its own queue at exit."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._stop.set()
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _warn(self, key: str, message: str, every_s: float = 60.0) -> None:
+        now = time.monotonic()
+        if now - self._warned_at.get(key, -every_s) >= every_s:
+            self._warned_at[key] = now
+            log.warning(message)
+
+    # -- export thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._handle(item)
+            except Exception:  # noqa: BLE001 - one bad trace must not stop the exporter
+                self._count("failed")
+                log.warning("could not export the trace of request %s", item.answer.request_id, exc_info=True)
+            finally:
+                self._queue.task_done()
+
+    def _handle(self, item: TraceRecord) -> None:
+        import mlflow
+
+        if mlflow.get_tracking_uri() != self.uri:
+            self._count("dropped_other_store")
+            self._warn("store", f"trace dropped: MLflow in this process now points at another store than {self.uri}")
+            return
+        experiment_id = self._experiment()
+        if experiment_id is None:
+            self._count("dropped_unreachable")
+            return
+        export_trace(item, experiment_id)
+        self._count("exported")
+
+    def _experiment(self) -> str | None:
+        """The traces experiment id; None while the store is unreachable (probed at most every retry_after_s)."""
+        from genaiops.tracking import mlflow_client, tracking_reachable
+
+        now = time.monotonic()
+        server = self.uri.startswith(("http://", "https://"))
+        if self._experiment_id is not None and (not server or now < self._probe_after):
+            return self._experiment_id
+        if now < self._probe_after:
+            return None
+        self._probe_after = now + self.retry_after_s
+        if not tracking_reachable(self.settings, timeout_s=1.0):
+            self._warn("down", f"tracking server {self.uri} unreachable: traces dropped for {self.retry_after_s:.0f} s")
+            self._experiment_id = None
+            return None
+        if self._experiment_id is None:
+            client = mlflow_client(self.settings)
+            name = self.settings.mlflow.rag_traces_experiment
+            found = client.get_experiment_by_name(name)
+            if found is not None:
+                self._experiment_id = found.experiment_id
+            else:
+                root = self.settings.mlflow.artifact_location
+                location = f"{root.rstrip('/')}/{name}" if root else None
+                self._experiment_id = client.create_experiment(name, artifact_location=location)
+        return self._experiment_id
+
+
+def _ns(ms: float) -> int:
+    return int(ms * 1_000_000)
+
+
+def export_trace(item: TraceRecord, experiment_id: str) -> str:
+    """One MLflow trace for one answer; span boundaries come from the service's measured timings.
+
+    retrieve starts with the request; grounding_check ends with it and generate ends where the
+    check starts. The gap between retrieve and generate is prompt building.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import SpanType
+
+    a, timings = item.answer, item.answer.timings_ms
+    end = item.end_ns
+    start = end - _ns(timings.get("total", 0.0))
+    prompt = {"name": a.prompt_name, "version": a.prompt_version, "source": item.prompt_source}
+    attributes: dict[str, Any] = {  # any JSON value: MLflow serialises span attributes
+        "request_id": a.request_id,
+        "prompt": prompt,
+        "model": a.model,
+        "top_k": item.top_k,
+        "stream": item.stream,
+        "timings_ms": timings,
+    }
+    client = MlflowClient()
+    root = client.start_trace(
+        "rag.ask",
+        span_type=SpanType.CHAIN,
+        inputs={"question": item.question, "top_k": item.top_k},
+        attributes=attributes,
+        tags={
+            "request_id": a.request_id,
+            "prompt": f"{a.prompt_name}@{a.prompt_version}",
+            "model": a.model,
+            "mode": a.mode,
+        },
+        experiment_id=experiment_id,
+        start_time_ns=start,
+    )
+    trace_id, parent = root.trace_id, root.span_id
+
+    def child(name: str, kind: str, begin: int, finish: int, inputs: Any, outputs: Any, attributes: dict) -> None:
+        span = client.start_span(
+            name, trace_id, parent, span_type=kind, inputs=inputs, attributes=attributes, start_time_ns=begin
+        )
+        client.end_span(trace_id, span.span_id, outputs=outputs, end_time_ns=max(begin, finish))
+
+    if timings.get("retrieve", 0.0) > 0:
+        documents = [
+            {
+                "id": s.chunk.id,
+                "page_content": s.chunk.text[:SNIPPET_CHARS],
+                "metadata": {"source": s.chunk.source, "heading": s.chunk.heading, "score": round(s.score, 4)},
+            }
+            for s in a.sources
+        ]
+        retrieve_end = start + _ns(timings["retrieve"])
+        inputs = {"query": item.question, "top_k": item.top_k}
+        child("retrieve", SpanType.RETRIEVER, start, retrieve_end, inputs, documents, {"top_k": item.top_k})
+    grounding = _ns(timings.get("grounding", 0.0))
+    if timings.get("generate", 0.0) > 0:
+        generate_end = end - grounding
+        child(
+            "generate",
+            SpanType.CHAT_MODEL,
+            generate_end - _ns(timings["generate"]),
+            generate_end,
+            {"messages": [{"role": role, "content": content} for role, content in item.messages]},
+            {"tokens": a.tokens},
+            {"model": a.model, "tokens": a.tokens, "first_token_ms": timings.get("first_token"), "prompt": prompt},
+        )
+    if "grounding" in timings:
+        verdict = {"mode": a.mode, "grounded": a.grounded}
+        child("grounding_check", SpanType.GUARDRAIL, end - grounding, end, {"passages": len(a.sources)}, verdict, {})
+    outputs = {"answer": a.answer, "mode": a.mode, "grounded": a.grounded, "sources": [c.chunk.id for c in a.sources]}
+    client.end_trace(trace_id, outputs=outputs, end_time_ns=end)
+    return trace_id
+
+
+def build_tracer(settings: Settings) -> Tracer:
+    """An MLflow tracer, or none at all when the sample rate is 0."""
+    if settings.mlflow.trace_sample_rate <= 0:
+        return NullTracer()
+    return MlflowTracer(settings)

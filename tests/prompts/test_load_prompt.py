@@ -1,0 +1,129 @@
+"""``load_prompt(name, settings)``: the registry's ``production`` version when there is one, else the file."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from genaiops.settings import Settings
+from prompts import load_prompt
+from prompts.loader import TEMPLATES_DIR
+from prompts.registry import promote, push, to_chat
+
+NAME = "rag_answer"
+
+
+def prompt_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "prompts.loader" and r.levelno >= logging.INFO]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_announcements() -> None:
+    """Logging "once" is per process: each test starts as a fresh process would."""
+    import prompts.loader
+
+    prompts.loader._announced.clear()
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    return folder
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """An MLflow 'server' that accepts connections and never answers: the slow way to be down."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    sock.close()
+
+
+def test_without_settings_it_is_the_file() -> None:
+    prompt = load_prompt(NAME)
+    assert prompt.source == "file" and prompt.version == "1" and "{question}" in prompt.template.user
+
+
+def test_production_alias_wins_over_the_file_and_is_logged_once(
+    settings: Settings, templates: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="prompts.loader")
+    first = load_prompt(NAME, settings)  # no MLflow database yet: the file, without creating one
+    assert first.source == "file"
+    assert not Path(str(settings.mlflow.tracking_uri).removeprefix("sqlite:///")).exists()
+
+    path = templates / f"{NAME}.yaml"
+    path.write_text(path.read_text().replace("two to four short sentences", "three short sentences"))
+    push(settings, templates)
+    assert load_prompt(NAME, settings).source == "file"  # registered, but no production alias yet
+    promote(settings, NAME, 1, "production")
+
+    caplog.clear()
+    chosen = load_prompt(NAME, settings)
+    again = load_prompt(NAME, settings)
+    assert (chosen.source, chosen.version) == ("registry", "1")
+    assert "three short sentences" in chosen.template.system  # the registered text, not the file's
+    assert again == chosen
+    announced = prompt_records(caplog)
+    assert len(announced) == 1 and "registry version 1" in announced[0].getMessage()  # once, not per load
+
+
+def test_registry_down_falls_back_to_the_file_quickly(
+    settings: Settings, silent_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = settings.model_copy(deep=True)
+    down.mlflow.tracking_uri = silent_server
+    started = time.monotonic()
+    prompt = load_prompt(NAME, down)
+    waited = time.monotonic() - started
+    assert prompt.source == "file"
+    # a hang check, not a benchmark: MLflow's own client would retry a silent server for minutes
+    assert waited < 10, f"falling back took {waited:.1f} s"
+    warnings = [r for r in prompt_records(caplog) if r.levelno == logging.WARNING]
+    assert warnings and "unreachable" in warnings[0].getMessage()
+
+
+def test_a_registered_version_with_other_variables_is_refused(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Registered by hand (outside `prompts push`, which would refuse it): the service must not use it."""
+    import mlflow
+
+    from genaiops.tracking import configure_mlflow
+
+    configure_mlflow(settings)
+    chat = to_chat(load_prompt(NAME))
+    chat[1]["content"] = chat[1]["content"].replace("{{question}}", "")  # the question would vanish
+    version = mlflow.genai.register_prompt(name=NAME, template=chat)
+    mlflow.genai.set_prompt_alias(NAME, alias="production", version=int(version.version))
+
+    prompt = load_prompt(NAME, settings)
+    assert prompt.source == "file"
+    assert any("variables" in r.getMessage() and r.levelno == logging.WARNING for r in prompt_records(caplog))
