@@ -6,6 +6,7 @@ which chart shows which frame. Every frame is indexed by the monitoring window n
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -30,21 +31,50 @@ def drift_share_frame(response: dict[str, Any] | None) -> pd.DataFrame:
 
 
 def feature_score_frame(response: dict[str, Any] | None) -> pd.DataFrame:
-    """Drift score of every feature per window: rows = windows, columns = features."""
+    """Drift strength (see ``drift_strength``) of every feature per window: rows = windows, columns = features."""
     rows = []
     for i, window in enumerate(_windows(response)):
         row: dict[str, Any] = {"window": window.get("index", i)}
-        row.update({f["name"]: f.get("score") for f in window.get("features") or []})
+        row.update({f["name"]: drift_strength(f) for f in window.get("features") or []})
         rows.append(row)
     return _indexed(rows)
 
 
+DISTANCE_TESTS = ("distance", "divergence", "psi", "wasserstein", "hellinger", "energy")
+STRENGTH_FLOOR = 1e-300  # a p-value of 0 (underflow) still gets a finite strength
+
+
+def is_distance_test(test: Any) -> bool:
+    """Evidently's distance tests drift *above* their threshold; its p-value tests (K-S, chi-square, Z...) below."""
+    return any(word in str(test or "").lower() for word in DISTANCE_TESTS)
+
+
+def drift_strength(feature: dict[str, Any]) -> float | None:
+    """A feature's drift score as a multiple of its threshold: 1 = at the threshold, above 1 = drifted.
+
+    Raw p-values of a drifted window sit around 1e-10 next to a 0.05 threshold, invisible on a linear
+    axis; so p-value tests are put on a log scale, ``log10(p) / log10(threshold)`` (= -log10 p over
+    -log10 threshold), and distance tests (Wasserstein, Jensen-Shannon...) are ``distance / threshold``.
+    Every test then reads the same way on one axis.
+    """
+    score, threshold = feature.get("score"), feature.get("threshold")
+    if score is None or not threshold or threshold <= 0:
+        return None
+    score, threshold = float(score), float(threshold)
+    if is_distance_test(feature.get("test")):
+        return round(score / threshold, 4)
+    if threshold >= 1:
+        return None
+    return round(math.log10(max(score, STRENGTH_FLOOR)) / math.log10(threshold), 4)
+
+
 def latest_features_frame(response: dict[str, Any] | None) -> pd.DataFrame:
-    """The current window's features: score, threshold, test and whether each drifted."""
+    """The current window's features: test, score, threshold, drift strength and whether each drifted."""
     current = (response or {}).get("current") or {}
     features = current.get("features") or []
     columns = ["name", "kind", "test", "score", "threshold", "drifted"]
-    return pd.DataFrame([{c: f.get(c) for c in columns} for f in features], columns=columns)
+    rows = [{**{c: f.get(c) for c in columns}, "strength": drift_strength(f)} for f in features]
+    return pd.DataFrame(rows, columns=[*columns, "strength"])
 
 
 def prediction_distribution_frame(response: dict[str, Any] | None) -> pd.DataFrame:
@@ -97,3 +127,21 @@ def eval_history_frame(runs: list[dict[str, Any]] | None) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=["run_id", "time", "prompt", "metric", "value"])
+
+
+NOT_SCORES = ("nan_", "latency", "seconds")  # counts and durations: other units than the [0, 1] scores
+
+
+def score_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``eval_history_frame`` that are scores in [0, 1] (durations and NaN counts left out),
+    so one chart can put every metric on the same axis."""
+    if frame.empty:
+        return frame
+    keep = ~frame["metric"].str.contains("|".join(NOT_SCORES)) & frame["value"].between(0, 1)
+    return frame[keep]
+
+
+def version_key(version: Any) -> tuple[int, str]:
+    """Registry versions are numbers kept as text: sort 10 after 9."""
+    text = str(version)
+    return (int(text), "") if text.isdigit() else (10**9, text)

@@ -2,11 +2,16 @@
 
 Used by the browser test (tests/ui/test_e2e_browser.py) and by hand to refresh the README images::
 
-    genaiops up &            # API + UI
+    genaiops prompts push && genaiops prompts promote rag_answer 1 --alias production
+    genaiops eval rag --limit 2            # an eval run per prompt version you want on the charts
+    genaiops up &                          # API + UI
     python -m ui.screenshots --ui-url http://127.0.0.1:8501 --out docs/screenshots \
-        --seed-api http://127.0.0.1:8000   # optional: demo /predict traffic first, so drift charts have data
+        --seed-api http://127.0.0.1:8000   # optional: demo /predict and /ask traffic first, so the charts have data
 
-Playwright drives the system's ``/usr/bin/chromium`` (never a downloaded browser).
+The seeding goes through the API only (like any client): ``seed_predictions`` scores synthetic
+records, the later windows shifted; ``seed_asks`` asks in-scope questions then off-topic ones
+(refused before the LLM) with some thumbs up / down. Playwright drives the system's
+``/usr/bin/chromium`` (never a downloaded browser).
 """
 
 from __future__ import annotations
@@ -94,53 +99,87 @@ def predict(page: Any, ui_url: str, timeout_ms: float = 60_000) -> str:
     return metric.inner_text()
 
 
-def seed_predictions(api_url: str, windows: int = 4, size: int = 50, seed: int = 7) -> int:
-    """Score ``windows * size`` synthetic records through the API, the later half shifted, so drift shows."""
-    import random
+def seed_predictions(api_url: str, windows: int = 4, size: int = 50) -> int:
+    """Score ``windows * size`` penguins through the API with the traffic simulator (``bench.traffic``):
+    the first half of the windows drawn from the training data, the rest with longer bills and flippers
+    and heavier bodies, so the drift charts show calm windows, then drifted ones."""
+    import httpx
 
-    from ui.client import ApiClient
+    from bench.traffic import penguins, send_predictions
 
-    client = ApiClient(api_url, timeout_s=60)
-    fields = client.predict_schema()["fields"]
-    rng = random.Random(seed)
-    for window in range(windows):
-        shift = window >= windows // 2
-        records = [_record(fields, rng, shift) for _ in range(size)]
-        for start in range(0, size, 25):
-            client.predict(records[start : start + 25])
-    client.close()
+    calm = windows // 2
+    with httpx.Client(base_url=api_url, timeout=60) as client:
+        for window in range(windows):
+            frame = penguins(size, seed=window, shifted=window >= calm)
+            send_predictions(client, frame, f"demo-{window}", batch=25)
     return windows * size
 
 
-def _record(fields: list[dict[str, Any]], rng: Any, shift: bool) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for field in fields:
-        if field["type"] == "number":
-            low, high = field.get("min") or 0.0, field.get("max") or 1.0
-            value = rng.uniform(low, high)
-            record[field["name"]] = round(value + (high - low) * 0.4 if shift else value, 2)
-        else:
-            categories = field.get("categories") or ["x"]
-            record[field["name"]] = categories[0] if shift else rng.choice(categories)
-    return record
+GOLDEN = Path(__file__).resolve().parents[1] / "eval" / "datasets" / "golden.jsonl"
 
 
-def set_window(page: Any, size: int) -> None:
-    """Type a window size into the Monitoring page's sidebar input."""
-    box = page.get_by_label("Window size", exact=True).and_(page.get_by_test_id("stNumberInputField"))
+def golden_questions(kind: str) -> list[str]:
+    """Questions of the golden set of one kind (in_scope, out_of_scope): real course questions, real off-topic ones."""
+    import json
+
+    rows = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["question"] for r in rows if r.get("kind") == kind]
+
+
+def seed_asks(api_url: str, window: int = 10) -> dict[str, int]:
+    """A window of in-scope questions (answered by the LLM, half rated up), then a window of off-topic ones
+    (refused before the LLM, half rated down): the RAG monitor's reference, then a regression to show."""
+    from ui.client import ApiClient
+
+    client = ApiClient(api_url, timeout_s=60, ask_timeout_s=600)
+    modes: dict[str, int] = {}
+    try:
+        for kind, rating in (("in_scope", "up"), ("out_of_scope", "down")):
+            questions = golden_questions(kind)
+            for n, question in enumerate((questions * (window // len(questions) + 1))[:window]):
+                answer = client.ask(question)
+                modes[answer["mode"]] = modes.get(answer["mode"], 0) + 1
+                if n % 2 == 0:
+                    client.feedback(answer["request_id"], rating)
+    finally:
+        client.close()
+    return modes
+
+
+def set_window(page: Any, label: str, size: int) -> None:
+    """Type a window size into one of the Monitoring page's sidebar inputs ("Predictions per window"...)."""
+    box = page.get_by_label(label, exact=True).and_(page.get_by_test_id("stNumberInputField"))
     box.fill(str(size))
     box.press("Enter")
+    box.blur()  # no focus ring in the screenshot
+    wait_rendered(page)
+
+
+CONTENT_HEIGHT_JS = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]',
+    '[data-testid="stMainBlockContainer"]'].map(s => document.querySelector(s)?.scrollHeight || 0))"""
+
+
+def fit_height(page: Any, min_height: int = 1400, max_height: int = 6000) -> None:
+    """Grow the viewport to the page's content: Streamlit scrolls inside its own container, so a
+    ``full_page`` screenshot alone would cut a long page (Monitoring) at the window's height."""
+    height = int(page.evaluate(CONTENT_HEIGHT_JS)) + 80
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    page.set_viewport_size({"width": width, "height": max(min_height, min(height, max_height))})
     wait_rendered(page)
 
 
 def shoot(page: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(3000)  # data grids and charts draw after the script run ends
+    fit_height(page)
+    page.wait_for_timeout(1500)  # charts lay out again at the new size
     page.screenshot(path=str(path), full_page=True)
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    page.set_viewport_size({"width": width, "height": 1400})  # the next page starts from the usual window
     return path
 
 
-def capture_all(ui_url: str, out_dir: Path, window: int | None = None) -> dict[str, Any]:
+def capture_all(ui_url: str, out_dir: Path, window: int | None = None, rag_window: int | None = None) -> dict[str, Any]:
     """Chat (after a real answer), Predict (after a prediction), Monitoring and Prompts, one PNG each."""
     out_dir = Path(out_dir)
     seen: dict[str, Any] = {}
@@ -153,7 +192,9 @@ def capture_all(ui_url: str, out_dir: Path, window: int | None = None) -> dict[s
             page.goto(f"{ui_url}/{PAGES[name]}")
             wait_rendered(page)
             if name == "monitoring" and window:
-                set_window(page, window)
+                set_window(page, "Predictions per window", window)
+            if name == "monitoring" and rag_window:
+                set_window(page, "Questions per window", rag_window)
             seen[name] = page.get_by_test_id("stMain").inner_text()
             shoot(page, out_dir / f"{name}.png")
     return seen
@@ -164,13 +205,15 @@ def main() -> None:
     parser.add_argument("--ui-url", default="http://127.0.0.1:8501")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--seed-api", help="First score demo traffic through this API URL (drift shows on Monitoring)")
-    parser.add_argument("--window", type=int, default=50, help="Monitoring window size used with --seed-api")
+    parser.add_argument("--window", type=int, default=50, help="Predictions per window, used with --seed-api")
+    parser.add_argument("--rag-window", type=int, default=10, help="Questions per window, used with --seed-api")
     args = parser.parse_args()
-    window = None
+    window = rag_window = None
     if args.seed_api:
         print(f"scored {seed_predictions(args.seed_api, size=args.window)} demo records")
-        window = args.window
-    for name, text in capture_all(args.ui_url, args.out, window).items():
+        print(f"asked {seed_asks(args.seed_api, window=args.rag_window)} (answers per mode)")
+        window, rag_window = args.window, args.rag_window
+    for name, text in capture_all(args.ui_url, args.out, window, rag_window).items():
         print(f"{name}: {str(text)[:120]!r}")
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from genaiops.settings import Settings
 
-ROUTER_MODULES = ("health", "rag", "classic", "monitoring", "admin")
+ROUTER_MODULES = ("health", "rag", "classic", "monitoring", "admin", "prompts")
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:

@@ -6,6 +6,7 @@ measurements must be, on exactly the shifted features. Retraining goes through t
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,14 @@ import pandas as pd
 import pytest
 from palmerpenguins import load_penguins
 
-from classic_ml.drift import NoReferenceError, classic_drift, count_windows, load_reference, min_rows
+from classic_ml.drift import (
+    NoReferenceError,
+    classic_drift,
+    count_windows,
+    load_reference,
+    min_rows,
+    time_windows,
+)
 from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
 from classic_ml.retrain import RetrainError, read_labels, retrain
 from classic_ml.serving import ClassicService, build_classic_service
@@ -142,6 +150,24 @@ def test_windows_are_fixed_blocks_and_a_young_window_waits_for_enough_rows(tmp_p
     plog.close()
 
 
+def test_time_windows_are_calendar_periods_with_rows(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.db'}")
+    plog = PredictionLog(engine)
+    result = {"prediction": "Adelie", "probabilities": None, "unknown_categories": []}
+    now = pd.Timestamp.now(tz="UTC")
+    for hours_ago, n in ((30, 4), (3, 5), (1, 6), (0, 2)):  # 30 h ago is older than 12 windows of 1 h
+        rows = log_rows(f"r{hours_ago}", "m", "1", [RECORD] * n, [result] * n)
+        for row in rows:
+            row["ts"] = (now - pd.Timedelta(hours=hours_ago)).to_pydatetime()
+        plog.append(rows)
+    assert plog.flush()
+    windows = time_windows(engine, "classic_predictions", "1h", 12)
+    plog.close()
+    assert [len(w.rows) for w in windows] == [5, 6, 2]
+    assert [w.full for w in windows] == [True, True, False]  # the current hour is still filling up
+    assert windows[1].index - windows[0].index == 2 and windows[2].index - windows[1].index == 1  # hours apart
+
+
 def test_no_model_no_reference(settings: Settings) -> None:
     with pytest.raises(NoReferenceError, match="genaiops train"):
         load_reference(settings)
@@ -191,3 +217,48 @@ def test_retrain_only_on_drift_and_never_promotes_blindly(tmp_path_factory: pyte
     assert str(client.get_model_version_by_alias("classic-model", "challenger").version) == registration.version
     assert "kept as challenger" in outcome.reason
     assert np.isfinite(registration.decision.challenger_score)
+
+
+def run_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str):  # type: ignore[no-untyped-def]
+    """``genaiops ARGS`` in this process, with the environment that rebuilds ``settings``."""
+    from typer.testing import CliRunner
+
+    from genaiops.cli import app
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", str(settings.mlflow.tracking_uri))
+    if settings.mlflow.artifact_location:
+        monkeypatch.setenv("GENAIOPS_MLFLOW__ARTIFACT_LOCATION", settings.mlflow.artifact_location)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_monitor_classic_prints_the_summary_and_exits_1_on_drift(served, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    settings, service = served
+    window = ["--window", str(WINDOW)]
+    empty = run_cli(settings, monkeypatch, "monitor", "classic", *window)
+    assert empty.exit_code == 0 and "status no_data" in empty.output and "send traffic" in empty.output
+
+    sample = reference_sample(seed=5)
+    serve(service, sample, "calm", per_request=15)
+    calm = run_cli(settings, monkeypatch, "monitor", "classic", *window)
+    assert calm.exit_code == 0, calm.output
+    assert "status ok" in calm.output and "window 0: 150 rows" in calm.output
+    no_drift = run_cli(settings, monkeypatch, "retrain", "--if-drift", *window)
+    assert no_drift.exit_code == 0 and "no drift" in no_drift.output and "nothing to retrain" in no_drift.output
+
+    serve(service, shifted(sample), "moved", per_request=15)
+    drift = run_cli(settings, monkeypatch, "monitor", "classic", *window)
+    assert drift.exit_code == 1, drift.output
+    assert "status drift" in drift.output and "runs:/" in drift.output  # the HTML report logged to MLflow
+    rows = [line for line in drift.output.splitlines() if line.count("│") >= 6]  # the per-feature table
+    for name in FEATURES:  # names may be cut to the terminal width: their first 9 letters tell them apart
+        [row] = [r for r in rows if r.split("│")[1].strip().startswith(name[:9])]
+        assert row.rstrip("│ ").endswith("yes" if name in SHIFTED else "no"), row
+    body = json.loads(run_cli(settings, monkeypatch, "monitor", "classic", *window, "--json").output)
+    assert body["status"] == "drift" and [w["index"] for w in body["windows"]] == [0, 1]
+
+    needs_labels = run_cli(settings, monkeypatch, "retrain", "--if-drift", *window)
+    assert needs_labels.exit_code == 2 and "--labels" in needs_labels.output
+    bad_period = run_cli(settings, monkeypatch, "monitor", "classic", "--period", "often")
+    assert bad_period.exit_code == 2 and "--period 'often'" in bad_period.output

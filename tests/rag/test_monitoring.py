@@ -162,3 +162,33 @@ def test_monitor_rag_command_exits_1_on_a_regression(settings: Settings, traffic
     alarm = CliRunner().invoke(app, ["monitor", "rag", "--window", str(WINDOW), "--json"])
     assert alarm.exit_code == 1, alarm.output
     assert json.loads(alarm.output)["status"] == "regression"
+
+
+def test_grounding_mode_and_latency_checks_fire_on_their_own(settings: Settings) -> None:
+    """Hand-made answers (the checks' arithmetic; the real traffic is in tests/app/test_rag_monitoring_api.py):
+    same retrieval scores, but the guard replaces most answers and each takes five times longer."""
+    from tests.rag.test_ask_log import make_answer
+
+    fast = {"retrieve": 10.0, "generate": 900.0, "total": 1000.0}
+    slow = {"retrieve": 10.0, "generate": 4900.0, "total": 5000.0}
+    reference = [make_answer("generative", timings_ms=fast) for _ in range(WINDOW)]
+    current = [make_answer("extractive", timings_ms=slow) for _ in range(WINDOW - 4)]
+    current += [make_answer("generative", grounded=False, timings_ms=slow) for _ in range(4)]
+    log = build_ask_log(settings)
+    for ans in reference + current:
+        log.record("Qu'est-ce que le MLOps ?", ans)
+    assert log.flush()
+    summary = rag_summary(settings, window=WINDOW, engine=log.engine)
+    log.close()
+    by_name = checks(summary)
+    assert summary["status"] == "regression"
+    assert by_name["extractive_rate"] == {
+        "name": "extractive_rate", "reference": 0.0, "current": 0.8, "threshold": 0.15, "regressed": True
+    }  # fmt: skip
+    assert by_name["grounded_rate"]["reference"] == 1.0 and by_name["grounded_rate"]["current"] == 0.8
+    assert by_name["grounded_rate"]["regressed"] is True  # 0.8 < 1.0 - 0.15
+    assert by_name["latency_p95_ms"]["current"] == 5000.0 and by_name["latency_p95_ms"]["threshold"] == 1500.0
+    assert by_name["latency_p95_ms"]["regressed"] is True
+    for unchanged in ("refusal_rate", "mean_top_score", "retrieval_score_ks"):
+        assert by_name[unchanged]["regressed"] is False, by_name[unchanged]
+    assert by_name["question_embedding_drift"]["threshold"] is None  # no embeddings logged: not run, not guessed

@@ -81,3 +81,45 @@ def make_settings(data_dir: Path, llm_cache: Path) -> Settings:
     )
     s.ensure_dirs()
     return s
+
+
+CANDIDATE_EDIT = ("in two to four short sentences", "in at most three short sentences")
+
+
+def register_prompt_versions(settings: Settings, folder: Path) -> None:
+    """The registry as a prompt engineer leaves it: version 1 = the committed file (``production``), version 2 =
+    a one-line edit of it (``candidate``). Idempotent: pushing unchanged text registers nothing."""
+    import shutil
+
+    from prompts.loader import TEMPLATES_DIR
+    from prompts.registry import promote, push
+
+    shutil.copytree(TEMPLATES_DIR, folder, dirs_exist_ok=True)
+    push(settings, folder)
+    path = folder / "rag_answer.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert CANDIDATE_EDIT[0] in text, "the prompt changed: update CANDIDATE_EDIT"
+    path.write_text(text.replace(*CANDIDATE_EDIT), encoding="utf-8")
+    push(settings, folder)
+    promote(settings, "rag_answer", 1, "production")
+    promote(settings, "rag_answer", 2, "candidate")
+
+
+def evaluate_prompt_versions(settings: Settings, limit: int = 2) -> list[str]:
+    """A real (short) ``genaiops eval rag`` of the production and the candidate prompt, logged to MLflow."""
+    from eval.rag_eval import run_rag_eval
+    from eval.tracking import log_eval_run
+    from prompts.loader import load_prompt
+    from rag.service import build_rag_service
+    from rag.tracing import NullTracer
+
+    service = build_rag_service(settings, tracer=NullTracer())
+    run_ids = []
+    try:
+        for alias in ("production", "candidate"):
+            service.prompt = load_prompt(settings.rag.prompt_name, settings, alias=alias)
+            assert service.prompt.source == "registry", f"no {alias} prompt in the registry"
+            run_ids.append(log_eval_run(settings, run_rag_eval(settings, service, limit=limit, progress=False)))
+    finally:
+        service.close()
+    return run_ids

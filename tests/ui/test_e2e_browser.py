@@ -1,12 +1,16 @@
 """End to end in a real browser: `genaiops up` starts the API and the UI, Debian's headless Chromium asks a
 course question and sees the answer and its sources, then Ctrl-C stops both servers.
 
-Set ``GENAIOPS_SCREENSHOTS=1`` to also save one screenshot per page under docs/screenshots/.
+Set ``GENAIOPS_SCREENSHOTS=1`` to also save one screenshot per page under docs/screenshots/. The pages
+then get real data first: two registered prompt versions (production, candidate) each scored by a short
+real eval run, then demo traffic through the API (calm then drifted penguins, in-scope then off-topic
+questions with feedback), so every chart of the README images is drawn from what the service logged.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,11 +24,16 @@ import pytest
 
 from genaiops.settings import REPO_ROOT, Settings
 from tests.conftest import in_ci
-from tests.ui.helpers import free_port
+from tests.ui.helpers import evaluate_prompt_versions, free_port, register_prompt_versions
 from ui import screenshots
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
+PREDICTION_WINDOW, ASK_WINDOW = 50, 10
+
+
+def screenshots_wanted() -> bool:
+    return bool(os.environ.get("GENAIOPS_SCREENSHOTS"))
 
 
 def require_chromium() -> None:
@@ -88,6 +97,9 @@ class Up:
 @pytest.fixture
 def up(prepared: Settings, tmp_path: Path) -> Iterator[Up]:
     require_chromium()
+    if screenshots_wanted():  # before the API starts, so it answers with the registry's production prompt
+        register_prompt_versions(prepared, tmp_path / "prompt-files")  # not "prompts": tmp_path is the cwd of `up`
+        evaluate_prompt_versions(prepared)
     running = Up(prepared, tmp_path)
     try:
         yield running
@@ -111,12 +123,20 @@ def test_ask_a_course_question_in_chromium(up: Up) -> None:
     assert any(line.startswith(f"API: {api_url}") for line in up.lines)
     assert f"UI:  {ui_url}" in up.lines
 
-    if os.environ.get("GENAIOPS_SCREENSHOTS"):
-        screenshots.seed_predictions(api_url, windows=4, size=50)  # so the drift charts have windows to show
-        seen = screenshots.capture_all(ui_url, SCREENSHOT_DIR, window=50)
+    if screenshots_wanted():
+        screenshots.seed_predictions(api_url, windows=4, size=PREDICTION_WINDOW)
+        modes = screenshots.seed_asks(api_url, window=ASK_WINDOW)
+        assert modes.get("refusal", 0) >= ASK_WINDOW // 2, modes  # the off-topic window was refused
+        seen = screenshots.capture_all(ui_url, SCREENSHOT_DIR, window=PREDICTION_WINDOW, rag_window=ASK_WINDOW)
         chat, prediction = seen["chat"], seen["predict"]
         for name in ("chat", "predict", "monitoring", "prompts"):
             assert (SCREENSHOT_DIR / f"{name}.png").stat().st_size > 10_000
+        monitoring, prompts = seen["monitoring"], seen["prompts"]
+        assert re.search(r"Status\s+drift", monitoring) and re.search(r"Status\s+regression", monitoring), monitoring
+        assert "No evaluation run recorded yet" not in monitoring and "No questions logged yet" not in monitoring
+        assert "+2. Answer in {{language}}, in at most three short sentences." in prompts, prompts  # the diff
+        versions = httpx.get(f"{api_url}/prompts", timeout=30).json()[0]["versions"]
+        assert [(v["version"], v["aliases"]) for v in versions] == [("2", ["candidate"]), ("1", ["production"])]
     else:
         with screenshots.browser_page() as page:
             chat = screenshots.ask(page, ui_url)

@@ -25,10 +25,6 @@ def texts(at: AppTest, kind: str) -> list[str]:
     return [str(element.value) for element in getattr(at, kind)]
 
 
-def missing(api: LiveApi, endpoint: str) -> str:
-    return f"The API at {api.url} has no {endpoint} endpoint (an older or partial deployment)."
-
-
 def assert_no_traceback(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
 
@@ -97,12 +93,14 @@ def test_chat_thumbs_are_sent_to_feedback(answered: AppTest, live_api: LiveApi) 
     at = answered
     at.feedback[0].set_value(0).run()
     assert_no_traceback(at)
-    if not live_api.has_route("/feedback"):
-        assert texts(at, "warning") == [missing(live_api, "POST /feedback")]
-        return
     assert not texts(at, "error")
     assert [t.value for t in at.toast] == ["Feedback recorded (down). Thank you!"]
     assert at.session_state["messages"][-1]["rated"] == 0
+    request_id = at.session_state["messages"][-1]["answer"]["request_id"]
+    ask_log = live_api.app.state.ask_log  # type: ignore[attr-defined]
+    assert ask_log.flush()
+    [row] = [r for r in ask_log.read().to_dict("records") if r["request_id"] == request_id]
+    assert (row["question"], row["rating"]) == (QUESTION, "down")  # the answer was logged, the thumb landed on it
 
 
 def test_predict_form_and_chunked_csv_batch(live_api: LiveApi, ui_env) -> None:  # type: ignore[no-untyped-def]
@@ -151,31 +149,67 @@ def test_predict_csv_without_a_column_is_refused_by_name(live_api: LiveApi, ui_e
     assert len(errors) == 1 and errors[0].startswith("bad.csv: the CSV has no column bill_depth_mm, flipper_length_mm")
 
 
-def test_monitoring_page(live_api: LiveApi, ui_env) -> None:  # type: ignore[no-untyped-def]
+def test_monitoring_page_draws_every_chart_from_logged_traffic(live_api: LiveApi, ui_env) -> None:  # type: ignore[no-untyped-def]
+    """Two windows of predictions (calm, then shifted penguins) and two of questions (refused before the LLM)."""
+    from bench.traffic import penguins, send_predictions
+    from ui.screenshots import golden_questions
+
+    off_topic = golden_questions("out_of_scope")
+    with httpx.Client(base_url=live_api.url, timeout=60) as api:
+        send_predictions(api, penguins(20, seed=1, shifted=False), "ui-calm", batch=MAX_BATCH)
+        send_predictions(api, penguins(20, seed=2, shifted=True), "ui-moved", batch=MAX_BATCH)
+        for n, question in enumerate((off_topic * 2)[:20]):
+            response = api.post("/ask", json={"question": question})
+            assert response.status_code == 200
+            if n % 2:  # 5 rated answers a window: enough for its feedback rate
+                api.post("/feedback", json={"request_id": response.json()["request_id"], "rating": "down"})
     ui_env(live_api.url)
-    at = run_page("monitoring")
+    at = AppTest.from_file(str(PAGES["monitoring"]), default_timeout=120).run()
+    by_label = {w.label: w for w in at.sidebar.number_input}
+    by_label["Predictions per window"].set_value(10)
+    by_label["Questions per window"].set_value(10)
+    at.run()
     assert_no_traceback(at)
-    messages = texts(at, "warning") + texts(at, "error") + texts(at, "info")
-    sections = {"/monitoring/classic": "Classic model: drift", "/monitoring/rag": "RAG chatbot: answers over time"}
-    for path, section in sections.items():
-        assert section in [h.value for h in at.header]
-        if not live_api.has_route(path):
-            assert missing(live_api, f"GET {path}") in messages
-    if live_api.has_route("/monitoring/classic") or live_api.has_route("/monitoring/rag"):
-        assert not texts(at, "error")
-        assert at.get("vega_lite_chart") or any("No " in m and "yet" in m for m in messages)
+    assert not texts(at, "error") and not texts(at, "warning")
+    assert [h.value for h in at.header] == [
+        "Classic model: drift", "RAG chatbot: answers over time", "Evaluation scores per prompt version"
+    ]  # fmt: skip
+    captions = texts(at, "caption")
+    assert any(c.startswith("Drift strength: each feature's test score") for c in captions)
+    # classic: drifted share, strength per window, current window, prediction mix; RAG: feedback, modes, latency,
+    # and the mean top score unless every logged ask was a refusal (run alone, this test sends only those)
+    charts_drawn = len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart"))
+    assert charts_drawn + captions.count("No data yet.") == 8 and captions.count("No data yet.") <= 1
+    status_lines = [m for m in texts(at, "markdown") if m.startswith("Status ")]
+    assert len(status_lines) == 2 and "windows of 10 predictions" in status_lines[0]
+    assert "windows of 10 questions" in status_lines[1]
 
 
-def test_prompts_page(live_api: LiveApi, ui_env) -> None:  # type: ignore[no-untyped-def]
+def test_prompts_page_shows_versions_aliases_diff_and_scores(live_api: LiveApi, ui_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two registered versions; their eval runs are written the way ``eval.tracking`` tags them (the real eval
+    has its own tests, and the screenshot run of the browser test scores both versions for real)."""
+    from genaiops.tracking import ensure_experiment, mlflow_client
+    from tests.ui.helpers import register_prompt_versions
+
+    settings = live_api.settings
+    register_prompt_versions(settings, tmp_path / "templates")
+    experiment = ensure_experiment(settings, settings.mlflow.rag_eval_experiment)
+    mlflow = mlflow_client(settings)
+    for version, hit in (("1", 0.5), ("2", 0.75)):
+        run = mlflow.create_run(experiment, tags={"prompt": f"rag_answer@{version}"})
+        for name, value in (("hit_at_k", hit), ("latency_p95_ms", 1800.0)):
+            mlflow.log_metric(run.info.run_id, name, value)
+        mlflow.set_terminated(run.info.run_id)
     ui_env(live_api.url)
     at = run_page("prompts")
     assert_no_traceback(at)
-    if not live_api.has_route("/prompts"):
-        assert texts(at, "warning") == [missing(live_api, "GET /prompts")]
-        return
-    assert not texts(at, "error")
-    prompts = httpx.get(f"{live_api.url}/prompts").json()
-    assert at.selectbox[0].options == [p["name"] for p in prompts]
-    first = prompts[0]
-    if len(first["versions"]) >= 2:
-        assert any(code.language == "diff" for code in at.code)
+    assert not texts(at, "error") and not texts(at, "warning")
+    assert at.selectbox[0].options == ["rag_answer"] and "source: registry" in texts(at, "caption")
+    versions = at.dataframe[0].value
+    assert versions[["version", "aliases"]].values.tolist() == [["2", "candidate"], ["1", "production"]]
+    [diff] = [c.value for c in at.code if c.language == "diff"]
+    assert "-2. Answer in {{language}}, in two to four short sentences." in diff.splitlines()
+    assert "+2. Answer in {{language}}, in at most three short sentences." in diff.splitlines()
+    assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"), "the scores are drawn"
+    scores = at.dataframe[1].value
+    assert scores.loc["rag_answer@2", "hit_at_k"] == 0.75 and scores.loc["rag_answer@1", "hit_at_k"] == 0.5

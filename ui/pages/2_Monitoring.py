@@ -16,6 +16,7 @@ from ui import charts
 from ui.client import ApiClient
 from ui.common import fetch, page_setup
 
+DEFAULT_EVAL_METRICS = ("hit_at_k", "mrr", "grounded_rate")  # shown first: scores in [0, 1], higher is better
 STATUS_BADGES = {"ok": ":green-badge[ok]", "drift": ":red-badge[drift]", "regression": ":red-badge[regression]"}
 
 
@@ -30,22 +31,77 @@ def _chart(title: str, frame: pd.DataFrame, kind: str = "line") -> None:
     elif kind == "bar":
         st.bar_chart(frame, height=240)
     else:
-        st.line_chart(frame, height=240)
+        _line_chart(frame)
+
+
+def _line_chart(frame: pd.DataFrame) -> None:
+    """One line per column over the windows, with a point per window: a window alone is still seen."""
+    long = frame.reset_index().melt(id_vars="window", var_name="series", value_name="value").dropna()
+    legend = alt.Legend(orient="bottom", title=None) if frame.shape[1] > 1 else None
+    chart = (
+        alt.Chart(long)
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True))
+        .encode(
+            x=alt.X("window:O", title="window", scale=alt.Scale(domain=list(frame.index))),  # windows without data too
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("series:N", legend=legend),
+            tooltip=["window", "series", "value"],
+        )
+    )
+    st.altair_chart(chart.properties(height=240), width="stretch")
+
+
+STRENGTH_TITLE = "drift strength (1 = threshold)"
+STRENGTH_CAPTION = (
+    "Drift strength: each feature's test score as a multiple of its threshold, so every test reads the same "
+    "way: −log10(p-value) ÷ −log10(threshold) for the p-value tests (K-S, chi-square, Z-test), "
+    "distance ÷ threshold for distance tests. Above the dashed rule at 1 the feature drifted."
+)
+
+
+def _threshold_rule(axis: str) -> alt.Chart:
+    """The dashed rule at strength 1 (the threshold), along ``axis`` ("x" or "y")."""
+    rule = alt.Chart(pd.DataFrame({"strength": [1.0]})).mark_rule(color="black", strokeDash=[6, 4])
+    return rule.encode(**{axis: alt.X("strength:Q") if axis == "x" else alt.Y("strength:Q")})
+
+
+def strength_over_windows_chart(frame: pd.DataFrame) -> None:
+    """One line per feature: its drift strength in each window, with the threshold as a rule."""
+    st.markdown("**Drift strength per feature and window**")
+    long = frame.reset_index().melt(id_vars="window", var_name="feature", value_name="strength").dropna()
+    if long.empty:
+        st.caption("No data yet.")
+        return
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("window:O", title="window"),
+            y=alt.Y("strength:Q", title="drift strength"),
+            color=alt.Color("feature:N", legend=alt.Legend(orient="right", title=None)),
+            tooltip=["window", "feature", "strength"],
+        )
+    )
+    st.altair_chart((lines + _threshold_rule("y")).properties(height=260), width="stretch")
 
 
 def current_window_chart(features: pd.DataFrame) -> None:
-    """Each feature's test score as a bar (red when drifted) with its threshold as a tick."""
-    if features.empty:
+    """Each feature's drift strength as a bar (red when drifted) with the threshold as a rule at 1."""
+    shown = features.dropna(subset=["strength"])
+    if shown.empty:
         st.caption("No data yet.")
         return
-    base = alt.Chart(features).encode(y=alt.Y("name:N", title=None))
-    bars = base.mark_bar().encode(
-        x=alt.X("score:Q", title="test score (p-value: drifted below the threshold)"),
-        color=alt.Color("drifted:N", scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"])),
-        tooltip=["name", "kind", "test", "score", "threshold", "drifted"],
+    bars = (
+        alt.Chart(shown)
+        .mark_bar()
+        .encode(
+            y=alt.Y("name:N", title=None),
+            x=alt.X("strength:Q", title=STRENGTH_TITLE),
+            color=alt.Color("drifted:N", scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"])),
+            tooltip=["name", "kind", "test", "score", "threshold", "strength", "drifted"],
+        )
     )
-    ticks = base.mark_tick(color="black", thickness=2, size=18).encode(x="threshold:Q")
-    st.altair_chart((bars + ticks).properties(height=240), width="stretch")
+    st.altair_chart((bars + _threshold_rule("x")).properties(height=240), width="stretch")
 
 
 def classic_section(api: ApiClient, window: int | None) -> None:
@@ -66,14 +122,19 @@ def classic_section(api: ApiClient, window: int | None) -> None:
     with left:
         _chart("Share of drifted features per window", charts.drift_share_frame(data))
     with right:
-        _chart("Drift test score per feature (p-value)", charts.feature_score_frame(data))
+        strength_over_windows_chart(charts.feature_score_frame(data))
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Current window (#{current.get('index', '?')}): drift test per feature**")
         current_window_chart(charts.latest_features_frame(data))
     with right:
         _chart("Prediction distribution per window", charts.prediction_distribution_frame(data), kind="bar")
-    st.dataframe(charts.latest_features_frame(data), hide_index=True, width="stretch")
+    st.caption(STRENGTH_CAPTION)
+    scores = {
+        "score": st.column_config.NumberColumn("score", format="scientific"),
+        "strength": st.column_config.NumberColumn("strength", format="%.2f"),
+    }
+    st.dataframe(charts.latest_features_frame(data), hide_index=True, width="stretch", column_config=scores)
     if data.get("report_uri"):
         st.caption(f"Full drift report: {data['report_uri']}")
 
@@ -92,6 +153,7 @@ def rag_section(api: ApiClient, window: int | None) -> list[dict[str, Any]] | No
         left, right = st.columns(2)
         with left:
             _chart("Mean top retrieval score", signals[["mean_top_score"]])
+            st.caption("Best score of the sources an answer kept: a refusal keeps none, so it adds no point.")
             _chart("Negative feedback rate", signals[["negative_feedback_rate"]])
         with right:
             _chart("Answer modes", charts.rag_modes_frame(data), kind="bar")
@@ -103,20 +165,30 @@ def rag_section(api: ApiClient, window: int | None) -> list[dict[str, Any]] | No
     return data.get("eval_history") or []
 
 
+RUN_TIME_AXIS = alt.Axis(format="%d %b %H:%M:%S", tickCount=4, labelAngle=0)
+
+
+def _score_scale(values: pd.Series) -> alt.Scale:
+    """Scores in [0, 1] on their whole range (a flat 0.5 is not a top score); other metrics fit their values."""
+    return alt.Scale(domain=[0, 1]) if values.between(0, 1).all() else alt.Scale(zero=False)
+
+
 def eval_history(runs: list[dict[str, Any]]) -> None:
     st.header("Evaluation scores per prompt version")
     frame = charts.eval_history_frame(runs)
     if frame.empty:
         st.info("No evaluation run recorded yet: run `genaiops eval rag`.")
         return
-    metric = st.selectbox("Metric", sorted(frame["metric"].unique()), key="eval_metric")
+    metrics = sorted(frame["metric"].unique())
+    default = next((metrics.index(m) for m in DEFAULT_EVAL_METRICS if m in metrics), 0)
+    metric = st.selectbox("Metric", metrics, index=default, key="eval_metric")
     chosen = frame[frame["metric"] == metric]
     chart = (
         alt.Chart(chosen)
-        .mark_line(point=True)
+        .mark_line(point=alt.OverlayMarkDef(size=90, filled=True))
         .encode(
-            x=alt.X("time:T", title="run"),
-            y=alt.Y("value:Q", title=metric),
+            x=alt.X("time:T", title="run", scale=alt.Scale(padding=40), axis=RUN_TIME_AXIS),
+            y=alt.Y("value:Q", title=metric, scale=_score_scale(chosen["value"])),
             color=alt.Color("prompt:N", title="prompt version"),
             tooltip=["prompt", "value", "time", "run_id"],
         )
@@ -125,14 +197,20 @@ def eval_history(runs: list[dict[str, Any]]) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+def window_input(label: str, help_text: str) -> int | None:
+    """A sidebar window size; empty = the API's default (``monitoring.window``)."""
+    value = st.sidebar.number_input(label, min_value=10, value=None, step=10, placeholder="API default", help=help_text)
+    return int(value) if value else None
+
+
 client = page_setup("Monitoring", "📈")
 st.title("Monitoring")
-window_size = st.sidebar.number_input(
-    "Window size", min_value=10, value=None, step=10, placeholder="API default", help="Rows (or questions) per window"
-)
-classic_section(client, int(window_size) if window_size else None)
+# predictions and questions come at very different rates: each side has its own window size
+classic_window = window_input("Predictions per window", "Logged /predict records per drift window")
+rag_window = window_input("Questions per window", "Logged /ask answers per RAG window")
+classic_section(client, classic_window)
 st.divider()
-history = rag_section(client, int(window_size) if window_size else None)
+history = rag_section(client, rag_window)
 st.divider()
 if history is None:  # no /monitoring/rag: the evaluation runs have their own endpoint
     history = fetch(lambda: client.eval_runs(200))

@@ -22,7 +22,7 @@ def versions_frame(prompt: dict[str, Any]) -> pd.DataFrame:
             "version": str(v.get("version")),
             "aliases": ", ".join(v.get("aliases") or []),
             "commit": (v.get("commit") or "")[:10],
-            "created": v.get("created"),
+            "created": charts.to_time(v.get("created")),
         }
         for v in prompt.get("versions") or []
     ]
@@ -30,7 +30,7 @@ def versions_frame(prompt: dict[str, Any]) -> pd.DataFrame:
 
 
 def diff_section(api: ApiClient, prompt: dict[str, Any]) -> None:
-    versions = [str(v.get("version")) for v in prompt.get("versions") or []]
+    versions = sorted((str(v.get("version")) for v in prompt.get("versions") or []), key=charts.version_key)
     st.subheader("Diff between two versions")
     if len(versions) < 2:
         st.info(f"{prompt['name']} has a single version: nothing to compare yet.")
@@ -53,8 +53,10 @@ def scores_section(runs: list[dict[str, Any]] | None, name: str) -> None:
         return
     latest = frame.sort_values("time").groupby(["prompt", "metric"], as_index=False).last()
     table = latest.pivot(index="prompt", columns="metric", values="value")
-    st.caption("Latest run of each version")
-    st.bar_chart(latest, x="metric", y="value", color="prompt", stack=False, horizontal=True, height=300)
+    scores = charts.score_rows(latest)
+    st.caption("Latest run of each version: the scores in [0, 1] (latencies and counts are in the table)")
+    height = 40 + 22 * max(1, len(scores))
+    st.bar_chart(scores, x="metric", y="value", color="prompt", stack=False, horizontal=True, height=height)
     st.dataframe(table, width="stretch")
     with st.expander(f"All {frame['run_id'].nunique()} runs"):
         st.dataframe(frame, hide_index=True, width="stretch")
@@ -66,7 +68,7 @@ def template_section(prompt: dict[str, Any]) -> None:
         return
     with st.expander("Template of a version"):
         labels = [str(v.get("version")) for v in versions]
-        chosen = st.selectbox("Version", labels, index=len(labels) - 1, key=f"tpl_{prompt['name']}")
+        chosen = st.selectbox("Version", labels, index=0, key=f"tpl_{prompt['name']}")  # newest first
         template = next(v for v in versions if str(v.get("version")) == chosen).get("template", "")
         st.code(template, language="text")
 
