@@ -203,6 +203,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(REPO_ROOT / "var", description="Runtime state: index, MLflow db, models, logs.")
     database_url: str | None = Field(None, description="Prediction/ask log; default sqlite:///<data_dir>/genaiops.db.")
     log_level: str = "INFO"
+    api_url: str | None = Field(
+        None, description="GENAIOPS_API_URL: shorthand for ui.api_url, the API the Streamlit UI calls."
+    )
 
     rag: RagSettings = RagSettings()
     llm: LlmSettings = LlmSettings()
@@ -215,6 +218,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
+        if self.api_url:
+            self.ui.api_url = self.api_url
         data = self.data_dir.resolve()
         self.data_dir = data
         if self.database_url is None:

@@ -38,7 +38,7 @@ def ask_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None) ->
         sa.Column("question", sa.Text, nullable=False),
         sa.Column("question_embedding", sa.LargeBinary),  # float32 bytes, L2-normalised
         sa.Column("answer_chars", sa.Integer, nullable=False),
-        sa.Column("top_score", sa.Float),  # best relevance among the sources; None when none was kept
+        sa.Column("top_score", sa.Float),  # best relevance retrieved (refusals too); None when nothing was retrieved
         sa.Column("n_sources", sa.Integer, nullable=False),
         sa.Column("sources", sa.JSON),  # [{source, heading, score}] for review and curation
         sa.Column("mode", sa.String(20), nullable=False),
@@ -69,8 +69,8 @@ def ask_row(
 ) -> dict[str, Any]:
     """The table row for one answer; ``top_score`` defaults to the best source score."""
     scores = [s.score for s in answer.sources]
-    if top_score is None and scores:
-        top_score = max(scores)
+    if top_score is None:  # a refusal keeps no source but still says how close the best passage was
+        top_score = answer.retrieval_score if answer.retrieval_score is not None else max(scores, default=None)
     timings = answer.timings_ms or {}
     return {
         "request_id": answer.request_id,
@@ -114,6 +114,7 @@ def answer_from_response(body: dict[str, Any]) -> Answer:
         model=body.get("model", ""),
         timings_ms=dict(body.get("timings_ms") or {}),
         tokens=int(body.get("tokens") or 0),
+        retrieval_score=body.get("retrieval_score"),
     )
 
 

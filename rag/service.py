@@ -58,6 +58,7 @@ class _Plan:
     final: Answer | None = None  # set when no generation is needed (refusals)
     prompt: BuiltPrompt | None = None
     stopped: str = ""  # why generation was cut short, if it was
+    retrieval_score: float | None = None  # best relevance found, also when it was below the floor
 
 
 class RagService:
@@ -149,6 +150,7 @@ class RagService:
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
         retrieval: Retrieval = self.retriever.retrieve(question, top_k=top_k)
+        plan.retrieval_score = retrieval.best_score
         plan.timings["retrieve"] = _ms(plan.started)
         if not retrieval.in_scope:
             plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
@@ -279,6 +281,7 @@ class RagService:
             prompt_version=self.prompt.version,
             model=self.llm.name,
             timings_ms=timings,
+            retrieval_score=None if plan.retrieval_score is None else round(plan.retrieval_score, 4),
         )
 
 
@@ -306,6 +309,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "prompt": {"name": answer.prompt_name, "version": answer.prompt_version},
         "model": answer.model,
         "tokens": answer.tokens,
+        "retrieval_score": answer.retrieval_score,
         "timings_ms": answer.timings_ms,
     }
 

@@ -52,6 +52,7 @@ class Answer:
     model: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
+    retrieval_score: float | None = None  # best relevance of the retrieval (None: nothing was retrieved)
 
 
 class Embedder(Protocol):

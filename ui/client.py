@@ -17,7 +17,7 @@ import httpx
 
 from genaiops.settings import Settings, get_settings
 
-SERVE_HINT = "start it with `genaiops serve` (or `genaiops up`), or point GENAIOPS_UI__API_URL at it"
+SERVE_HINT = "start it with `genaiops serve` (or `genaiops up`), or point GENAIOPS_API_URL at it"
 
 
 class ApiError(Exception):

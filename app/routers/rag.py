@@ -74,6 +74,9 @@ class AskResponse(BaseModel):
     prompt: PromptRef
     model: str
     tokens: int = Field(0, description="Pieces of text the LLM generated (0 for a refusal).")
+    retrieval_score: float | None = Field(
+        None, description="Best relevance of the retrieved passages, compared with the floor (None: not retrieved)."
+    )
     timings_ms: dict[str, float]
 
 

@@ -38,7 +38,18 @@ from tests.rag.helpers import (
 
 EMPTY_INDEX = "index is empty: run genaiops ingest"
 SOURCE_KEYS = {"id", "source", "heading", "score", "text"}
-ANSWER_KEYS = {"request_id", "answer", "mode", "grounded", "sources", "prompt", "model", "tokens", "timings_ms"}
+ANSWER_KEYS = {
+    "request_id",
+    "answer",
+    "mode",
+    "grounded",
+    "sources",
+    "prompt",
+    "model",
+    "tokens",
+    "retrieval_score",
+    "timings_ms",
+}
 
 
 def api_settings(data_dir: Path, factory: pytest.TempPathFactory, **overrides: Any) -> Settings:

@@ -100,7 +100,9 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
         scores = [s["score"] for s in body["sources"]]
         assert row["mode"] == body["mode"] and bool(row["grounded"]) == body["grounded"]
         assert row["n_sources"] == len(body["sources"]) and row["answer_chars"] == len(body["answer"])
-        assert row["top_score"] == (pytest.approx(max(scores), abs=1e-3) if scores else None)  # the body rounds
+        assert row["top_score"] == pytest.approx(body["retrieval_score"], abs=1e-3)  # refusals included
+        if body["mode"] != "refusal":
+            assert body["retrieval_score"] == pytest.approx(max(scores), abs=1e-3)  # the body rounds
         assert row["latency_ms"] == pytest.approx(body["timings_ms"]["total"]) and row["latency_ms"] > 0
         assert row["tokens"] == body["tokens"]
         assert (row["prompt_name"], row["prompt_version"]) == (body["prompt"]["name"], body["prompt"]["version"])
@@ -137,6 +139,11 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
     flagged = {c["name"] for c in alarm["checks"] if c["regressed"]}
     assert {"refusal_rate", "question_embedding_drift", "negative_feedback_rate"} <= flagged, alarm["checks"]
     assert alarm["windows"][-1]["modes"].get("refusal", 0) >= WINDOW - 2
+    off_rows = logged(client)
+    floor = settings.rag.relevance_floor
+    refused_scores = [off_rows[b["request_id"]]["top_score"] for b in off_topic if b["mode"] == "refusal"]
+    assert refused_scores and all(score < floor for score in refused_scores)  # logged although below the floor
+    assert {"mean_top_score", "retrieval_score_ks"} <= flagged, alarm["checks"]  # the score distribution dropped
     alarm_cli = monitor_cli(settings, monkeypatch)
     assert alarm_cli.exit_code == 1, alarm_cli.output
     assert json.loads(alarm_cli.output)["status"] == "regression"

@@ -64,6 +64,14 @@ def test_record_reads_back_every_signal(settings: Settings, embedder: Embedder) 
     assert str(df["ts"].dt.tz) == "UTC"
 
 
+def test_a_refusal_logs_how_close_the_best_passage_was(settings: Settings) -> None:
+    log = build_ask_log(settings)
+    log.record("Une recette de crêpes ?", make_answer("refusal", retrieval_score=0.12))
+    log.close()
+    row = read_asks(settings).iloc[0]
+    assert row["n_sources"] == 0 and row["top_score"] == pytest.approx(0.12)
+
+
 def test_missing_embeddings_are_computed_on_the_writer_thread(tmp_path: Path, embedder: Embedder) -> None:
     log = AskLog(make_engine(f"sqlite:///{tmp_path / 'asks.db'}"), embedder=embedder)
     questions = ["Qu'est-ce que le MLOps ?", "Comment versionner un modèle avec MLflow ?"]

@@ -17,7 +17,18 @@ from genaiops.cli import app
 from rag.prompting import NOT_COVERED
 from tests.rag.helpers import COURSE_DIR, FR_QUESTION, FR_SOURCE, OUT_OF_SCOPE, TOP_K, closed_port_url, llm_cache_dir
 
-ANSWER_KEYS = {"request_id", "answer", "mode", "grounded", "sources", "prompt", "model", "tokens", "timings_ms"}
+ANSWER_KEYS = {
+    "request_id",
+    "answer",
+    "mode",
+    "grounded",
+    "sources",
+    "prompt",
+    "model",
+    "tokens",
+    "retrieval_score",
+    "timings_ms",
+}
 
 
 def env_for(data_dir: Path, llm_cache: Path, **extra: str) -> dict[str, str]:

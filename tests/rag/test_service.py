@@ -35,7 +35,18 @@ from tests.rag.helpers import (
 )
 
 MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
-ANSWER_KEYS = {"request_id", "answer", "mode", "grounded", "sources", "prompt", "model", "tokens", "timings_ms"}
+ANSWER_KEYS = {
+    "request_id",
+    "answer",
+    "mode",
+    "grounded",
+    "sources",
+    "prompt",
+    "model",
+    "tokens",
+    "retrieval_score",
+    "timings_ms",
+}
 
 
 def short_answers(course: Settings) -> Settings:
@@ -115,6 +126,7 @@ def test_an_out_of_scope_question_is_refused_without_sources(service: RagService
     assert (answer.mode, answer.grounded, answer.answer) == ("refusal", False, NOT_COVERED[lang])  # type: ignore[index]
     assert answer.sources == [] and answer.tokens == 0 and answer.timings_ms["generate"] == 0
     assert answer.timings_ms["retrieve"] > 0  # it was looked up, not guessed
+    assert answer.retrieval_score is not None and answer.retrieval_score < service.settings.rag.relevance_floor
 
 
 @pytest.mark.parametrize("row", INJECTIONS, ids=[r["id"] for r in INJECTIONS])

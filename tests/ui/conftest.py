@@ -103,7 +103,7 @@ def ui_env(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """``ui_env(url, timeout_s=...)`` points the UI (its settings come from the environment) at ``url``."""
 
     def point(url: str, timeout_s: float | None = None) -> None:
-        monkeypatch.setenv("GENAIOPS_UI__API_URL", url)
+        monkeypatch.setenv("GENAIOPS_API_URL", url)
         if timeout_s is not None:
             monkeypatch.setenv("GENAIOPS_UI__TIMEOUT_S", str(timeout_s))
 

@@ -36,7 +36,7 @@ def test_page_says_the_api_is_down(page: str, dead_url: str, ui_env) -> None:  #
     assert_no_traceback(at)
     assert texts(at, "error") == [
         f"The API at {dead_url} is not reachable: start it with `genaiops serve` (or `genaiops up`), "
-        "or point GENAIOPS_UI__API_URL at it."
+        "or point GENAIOPS_API_URL at it."
     ]
 
 
