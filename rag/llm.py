@@ -153,6 +153,10 @@ def _build_llamacpp(settings: Settings) -> LlamaCppChatModel:
         n_ctx=llm.n_ctx,
         n_threads=llm.n_threads or os.cpu_count() or 1,
         n_batch=512,  # ChatLlamaCpp's default of 8 makes prompt evaluation several times slower
+        # 0 = the model's own RoPE (Qwen2.5: base 1e6). ChatLlamaCpp otherwise forces base 10000 / scale 1,
+        # which llama.cpp obeys: positions are then encoded unlike in training and answers degrade.
+        rope_freq_base=0.0,
+        rope_freq_scale=0.0,
         max_tokens=llm.max_tokens,
         temperature=llm.temperature,
         seed=llm.seed,
