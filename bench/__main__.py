@@ -1,9 +1,13 @@
-"""Run every ``bench_*`` module (or those named): ``python -m bench [embedders ingest retrieval ...]``."""
+"""Run every ``bench_*`` module (or those named): ``python -m bench [embedders ingest retrieval ...]``.
+
+Each bench runs in a process of its own: model caches, MLflow's process-wide tracking URI and
+llama.cpp thread pools left by one bench must not change another's figures.
+"""
 
 from __future__ import annotations
 
-import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,11 +28,10 @@ def main(argv: list[str]) -> int:
     for name in names:
         started = time.perf_counter()
         print(f"== {name}", flush=True)
-        try:
-            importlib.import_module(f"bench.{name}").main()
-        except Exception as exc:  # noqa: BLE001 - one broken bench must not hide the others' figures
+        code = subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=Path(__file__).parent.parent).returncode
+        if code != 0:  # one broken bench must not hide the others' figures
             failed.append(name)
-            print(f"!! {name} failed: {exc!r}", file=sys.stderr)
+            print(f"!! {name} failed with exit code {code}", file=sys.stderr)
         print(f"== {name} done in {time.perf_counter() - started:.0f} s", flush=True)
     return 1 if failed else 0
 

@@ -23,7 +23,7 @@ from bench.report import machine, table, write_section
 from genaiops.settings import REPO_ROOT, Settings
 
 GOLDEN = REPO_ROOT / "eval" / "datasets" / "golden.jsonl"
-PROMPTS = 4
+PROMPTS = 6
 MAX_TOKENS = 96
 RUNTIMES = ("llama-cpp-python", "xllamacpp")
 
@@ -132,7 +132,7 @@ def main() -> None:
             continue
         runs = result["runs"]
         rows.append(
-            [name, result["load_s"], statistics.median(r["prompt_s"] for r in runs) * 1000,
+            [name, result["load_s"], round(statistics.median(r["prompt_s"] for r in runs) * 1000),
              statistics.median(r["answer_s"] for r in runs), statistics.median(r["tok_s"] for r in runs),
              statistics.mean(r["tokens"] for r in runs)]
         )  # fmt: skip
