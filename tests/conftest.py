@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ def _forget_mlflow_uri():  # type: ignore[no-untyped-def]
     yield
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a server that accepts connections and never answers: a hung peer."""
+    from tests.net import silent_server
+
+    with silent_server() as url:
+        yield url
 
 
 def in_ci() -> bool:

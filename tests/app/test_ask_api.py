@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,9 @@ from genaiops.settings import Settings
 from rag.grounding import citations
 from rag.ingest import ingest
 from tests.classic_ml.helpers import trained_penguins
+from tests.net import silent_server
 from tests.rag.helpers import (
+    ANSWER_KEYS,
     COURSE_DIR,
     FR_QUESTION,
     FR_SOURCE,
@@ -38,18 +38,6 @@ from tests.rag.helpers import (
 
 EMPTY_INDEX = "index is empty: run genaiops ingest"
 SOURCE_KEYS = {"id", "source", "heading", "score", "text"}
-ANSWER_KEYS = {
-    "request_id",
-    "answer",
-    "mode",
-    "grounded",
-    "sources",
-    "prompt",
-    "model",
-    "tokens",
-    "retrieval_score",
-    "timings_ms",
-}
 
 
 def api_settings(data_dir: Path, factory: pytest.TempPathFactory, **overrides: Any) -> Settings:
@@ -216,30 +204,8 @@ def ollama_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "closed port":
         yield closed_port_url()
         return
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in accepted:
-            conn.close()
-        sock.close()
+    with silent_server() as url:
+        yield url
 
 
 def test_an_unreachable_ollama_is_a_quick_503_naming_it(

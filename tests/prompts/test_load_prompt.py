@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,33 +34,6 @@ def templates(tmp_path: Path) -> Path:
     folder = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, folder)
     return folder
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """An MLflow 'server' that accepts connections and never answers: the slow way to be down."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    sock.close()
 
 
 def test_without_settings_it_is_the_file() -> None:
@@ -96,10 +66,10 @@ def test_production_alias_wins_over_the_file_and_is_logged_once(
 
 
 def test_registry_down_falls_back_to_the_file_quickly(
-    settings: Settings, silent_server: str, caplog: pytest.LogCaptureFixture
+    settings: Settings, silent_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     down = settings.model_copy(deep=True)
-    down.mlflow.tracking_uri = silent_server
+    down.mlflow.tracking_uri = silent_url
     started = time.monotonic()
     prompt = load_prompt(NAME, down)
     waited = time.monotonic() - started

@@ -23,6 +23,10 @@ FR_QUESTION = "Quels outils permettent de détecter le drift en production ?"
 FR_SOURCE = "001_d7d9398d42cf6008.txt"  # the golden source of FR_QUESTION
 EN_QUESTION = "Which cloud tools are typically used to serve a model?"
 OUT_OF_SCOPE = "Donne-moi une recette de crêpes"
+# the keys of the /ask body (also the done event of /ask/stream and `genaiops ask --json`)
+ANSWER_KEYS = {
+    "request_id", "answer", "mode", "grounded", "sources", "prompt", "model", "tokens", "retrieval_score", "timings_ms",
+}  # fmt: skip
 
 
 def llm_cache_dir(factory: pytest.TempPathFactory) -> Path:

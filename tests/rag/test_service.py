@@ -24,6 +24,7 @@ from rag.service import InvalidRequestError, RagService, answer_to_dict, build_r
 from rag.store import build_vector_store
 from rag.types import Answer, ChatModel, EmptyIndexError
 from tests.rag.helpers import (
+    ANSWER_KEYS,
     EN_QUESTION,
     FR_QUESTION,
     FR_SOURCE,
@@ -35,18 +36,6 @@ from tests.rag.helpers import (
 )
 
 MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
-ANSWER_KEYS = {
-    "request_id",
-    "answer",
-    "mode",
-    "grounded",
-    "sources",
-    "prompt",
-    "model",
-    "tokens",
-    "retrieval_score",
-    "timings_ms",
-}
 
 
 def short_answers(course: Settings) -> Settings:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,33 +46,6 @@ def traces(settings: Settings) -> list[Any]:
 
 def spans_by_name(trace: Any) -> dict[str, Any]:
     return {span.name: span for span in trace.data.spans}
-
-
-@pytest.fixture
-def silent_url() -> Iterator[str]:
-    """A tracking 'server' that accepts connections and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    sock.close()
 
 
 def test_a_trace_has_the_three_spans_placed_by_the_measured_timings(settings: Settings) -> None:

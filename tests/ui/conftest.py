@@ -8,8 +8,6 @@ background thread; ``bare_api`` serves the same app with neither side loaded (50
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -67,35 +65,6 @@ def bare_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
 @pytest.fixture
 def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
-
-
-@pytest.fixture
-def silent_url() -> Iterator[str]:
-    """A server that accepts TCP connections and never sends a byte: a hung API."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(sock.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        for conn in accepted:
-            conn.close()
-        sock.close()
 
 
 @pytest.fixture
