@@ -75,13 +75,14 @@ def register(app: typer.Typer) -> None:
         Prints the answer, how it was produced (generative, extractive or refusal) and its numbered sources.
         """
         from genaiops.cli import settings_from
-        from rag.service import InvalidRequestError, answer_to_dict, build_rag_service
+        from rag.service import InvalidRequestError, answer_to_dict, build_rag_service, validate_question
         from rag.store import VectorStoreUnavailableError
         from rag.types import EmptyIndexError, LlmUnavailableError
 
         settings = settings_from(ctx)
         settings.ensure_dirs()
         try:
+            validate_question(question, top_k, settings.rag.max_question_chars)  # before the model load
             service = build_rag_service(settings)
             answer = service.ask(question, top_k=top_k)
         except (InvalidRequestError, EmptyIndexError, LlmUnavailableError, VectorStoreUnavailableError) as exc:

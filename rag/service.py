@@ -48,6 +48,18 @@ class InvalidRequestError(ValueError):
         self.field = field
 
 
+def validate_question(question: str, top_k: int | None, max_chars: int) -> str:
+    """The question, stripped, or the field to fix: callers check it before paying for a model load."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidRequestError("question", "question must not be empty")
+    if len(question) > max_chars:
+        raise InvalidRequestError("question", f"question is {len(question)} characters long; the limit is {max_chars}")
+    low, high = TOP_K_RANGE
+    if top_k is not None and not low <= top_k <= high:
+        raise InvalidRequestError("top_k", f"top_k must be between {low} and {high}")
+    return question.strip()
+
+
 @dataclass
 class _Plan:
     request_id: str
@@ -161,15 +173,7 @@ class RagService:
         return plan
 
     def _validate(self, question: str, top_k: int | None) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidRequestError("question", "question must not be empty")
-        limit = self.settings.rag.max_question_chars
-        if len(question) > limit:
-            raise InvalidRequestError("question", f"question is {len(question)} characters long; the limit is {limit}")
-        low, high = TOP_K_RANGE
-        if top_k is not None and not low <= top_k <= high:
-            raise InvalidRequestError("top_k", f"top_k must be between {low} and {high}")
-        return question.strip()
+        return validate_question(question, top_k, self.settings.rag.max_question_chars)
 
     def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
         """The last few user/assistant turns, each cut short: enough for follow-ups, bounded in cost."""

@@ -15,20 +15,16 @@ from typer.testing import CliRunner, Result
 
 from genaiops.cli import app
 from rag.prompting import NOT_COVERED
-from tests.rag.helpers import COURSE_DIR, FR_QUESTION, FR_SOURCE, OUT_OF_SCOPE, TOP_K, closed_port_url, llm_cache_dir
-
-ANSWER_KEYS = {
-    "request_id",
-    "answer",
-    "mode",
-    "grounded",
-    "sources",
-    "prompt",
-    "model",
-    "tokens",
-    "retrieval_score",
-    "timings_ms",
-}
+from tests.rag.helpers import (
+    ANSWER_KEYS,
+    COURSE_DIR,
+    FR_QUESTION,
+    FR_SOURCE,
+    OUT_OF_SCOPE,
+    TOP_K,
+    closed_port_url,
+    llm_cache_dir,
+)
 
 
 def env_for(data_dir: Path, llm_cache: Path, **extra: str) -> dict[str, str]:
@@ -107,6 +103,12 @@ def test_a_bad_question_is_one_line_and_exit_2(
 ) -> None:
     env, _ = ingested
     assert_user_error(run(["ask", question], env), message)
+
+
+def test_a_bad_question_is_refused_before_any_model_load(tmp_path: Path) -> None:
+    """The question is checked first: a missing GGUF would fail the load, yet the user hears about the question."""
+    env = env_for(tmp_path / "var", tmp_path / "models", GENAIOPS_LLM__MODEL_PATH=str(tmp_path / "missing.gguf"))
+    assert_user_error(run(["ask", "   "], env), "question must not be empty")
 
 
 def test_ask_before_ingest_says_what_to_run(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
