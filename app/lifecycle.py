@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from fastapi import FastAPI
 
@@ -25,6 +26,8 @@ async def startup(app: FastAPI, settings: Settings, *, load_rag: bool, load_clas
     if load_classic:
         state.classic, state.classic_error = await _build("classic", _build_classic, settings)
     state.ask_log, state.ask_log_error = await _build("ask log", _build_ask_log, settings, state.rag)
+    if state.classic is not None:
+        threading.Thread(target=_warm_drift, name="warm-drift", daemon=True).start()
 
 
 async def shutdown(app: FastAPI) -> None:
@@ -65,3 +68,13 @@ def _build_ask_log(settings: Settings, rag_service):  # type: ignore[no-untyped-
 
     embedder = getattr(getattr(rag_service, "retriever", None), "embedder", None)
     return build_ask_log(settings, embedder=embedder)
+
+
+def _warm_drift() -> None:
+    """Import Evidently (about 4 s) off the request path, so the first /monitoring/classic does not pay it."""
+    try:
+        from classic_ml.drift import warm_up
+
+        warm_up()
+    except Exception:  # noqa: BLE001 - only a head start; the route imports it again if this failed
+        log.debug("could not pre-import the drift monitor", exc_info=True)

@@ -22,8 +22,11 @@ from classic_ml.drift import (
     NoReferenceError,
     classic_drift,
     count_windows,
+    current_frame,
+    drift_fields,
     load_reference,
     min_rows,
+    run_drift,
     time_windows,
 )
 from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
@@ -106,6 +109,24 @@ def test_drift_is_detected_on_a_shifted_sample_and_not_on_a_reference_sample(ser
     kinds = {f["name"]: (f["kind"], f["test"]) for f in drifted["features"]}
     assert kinds["bill_length_mm"][0] == "numeric" and kinds["island"][0] == "categorical"
     assert all(f["test"] and f["threshold"] is not None and f["score"] is not None for f in drifted["features"])
+
+
+def test_the_served_summary_equals_evidentlys_full_report(served) -> None:  # type: ignore[no-untyped-def]
+    """The fast path (no figures drawn) gives Evidently's own tests, scores and verdicts, window by window."""
+    settings, service = served
+    sample = reference_sample(seed=3, rows=60)
+    serve(service, sample, "calm", per_request=10)
+    serve(service, shifted(sample.head(20)), "moved", per_request=10)
+    reference = load_reference(settings, service.state.model)
+    threshold = settings.monitoring.drift_share_threshold
+    windows = count_windows(make_engine(settings.database_url or ""), settings.classic.prediction_log_table, 20, 12)
+    verdicts = []
+    for window in windows:
+        current = current_frame(window.rows, reference)
+        full, _ = run_drift(reference, current, threshold)
+        assert drift_fields(reference, current, threshold) == full, window.index
+        verdicts.append(full["drift_detected"])
+    assert verdicts == [False, False, False, True]  # both verdicts compared, not only calm windows
 
 
 def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
