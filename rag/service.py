@@ -128,7 +128,11 @@ class RagService:
         if plan.final is not None:
             return self._traced(plan, plan.final, top_k)
         assert plan.prompt is not None
-        pieces = list(self._generate(plan))
+        try:
+            pieces = list(self._generate(plan))
+        except LlmUnavailableError as exc:
+            self._traced_failure(plan, exc, top_k)
+            raise
         return self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k)
 
     def stream(
@@ -148,6 +152,7 @@ class RagService:
                 pieces.append(piece)
                 yield {"event": "token", "data": {"text": piece}}
         except LlmUnavailableError as exc:
+            self._traced_failure(plan, exc, top_k, stream=True, tokens=len(pieces))
             if not pieces:
                 raise
             yield {"event": "error", "data": {"detail": str(exc)}}
@@ -272,6 +277,23 @@ class RagService:
             stream=stream,
         )
         return answer
+
+    def _traced_failure(
+        self, plan: _Plan, exc: Exception, top_k: int | None, stream: bool = False, tokens: int = 0
+    ) -> None:
+        """A failed generation is traced too (status ERROR, the reason): an outage shows in the traces."""
+        passages = plan.prompt.passages if plan.prompt is not None else []
+        attempt = self._fixed(plan, "", "refusal", list(passages))
+        attempt.tokens = tokens
+        self.tracer.record(
+            attempt,
+            question=plan.question,
+            top_k=top_k or self.settings.rag.top_k,
+            messages=plan.prompt.messages if plan.prompt is not None else (),
+            prompt_source=self.prompt.source,
+            stream=stream,
+            error=str(exc),
+        )
 
     def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
         timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}

@@ -45,6 +45,7 @@ class Tracer(Protocol):
         messages: Sequence[ChatMessage] = (),
         prompt_source: str = "file",
         stream: bool = False,
+        error: str | None = None,
     ) -> bool: ...
 
     def close(self) -> None: ...
@@ -62,6 +63,7 @@ class NullTracer:
         messages: Sequence[ChatMessage] = (),
         prompt_source: str = "file",
         stream: bool = False,
+        error: str | None = None,
     ) -> bool:
         return False
 
@@ -83,6 +85,7 @@ class TraceRecord:
     prompt_source: str
     stream: bool
     end_ns: int
+    error: str | None = None  # why the request failed, when it did
 
 
 class MlflowTracer:
@@ -124,13 +127,18 @@ class MlflowTracer:
         messages: Sequence[ChatMessage] = (),
         prompt_source: str = "file",
         stream: bool = False,
+        error: str | None = None,
     ) -> bool:
-        """Queue ``answer`` for tracing if it is sampled; False when it will not be traced."""
+        """Queue ``answer`` for tracing if it is sampled; False when it will not be traced.
+
+        With ``error`` the request failed (the LLM backend went away): ``answer`` holds what was
+        done before, and the trace is marked ERROR with the reason.
+        """
         try:
             if self._stop.is_set() or self._rng() >= self.sample_rate:
                 self._count("sampled_out")
                 return False
-            item = TraceRecord(answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns())
+            item = TraceRecord(answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns(), error)
             self._queue.put_nowait(item)
         except queue.Full:
             self._count("dropped_full")
@@ -245,6 +253,7 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
     from mlflow.entities import SpanType
 
     a, timings = item.answer, item.answer.timings_ms
+    mode, status = ("error", "ERROR") if item.error else (a.mode, "OK")
     end = item.end_ns
     start = end - _ns(timings.get("total", 0.0))
     prompt = {"name": a.prompt_name, "version": a.prompt_version, "source": item.prompt_source}
@@ -256,6 +265,8 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
         "stream": item.stream,
         "timings_ms": timings,
     }
+    if item.error:
+        attributes["error"] = item.error
     client = MlflowClient()
     root = client.start_trace(
         "rag.ask",
@@ -266,18 +277,20 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
             "request_id": a.request_id,
             "prompt": f"{a.prompt_name}@{a.prompt_version}",
             "model": a.model,
-            "mode": a.mode,
+            "mode": mode,
         },
         experiment_id=experiment_id,
         start_time_ns=start,
     )
     trace_id, parent = root.trace_id, root.span_id
 
-    def child(name: str, kind: str, begin: int, finish: int, inputs: Any, outputs: Any, attributes: dict) -> None:
+    def child(
+        name: str, kind: str, begin: int, finish: int, inputs: Any, outputs: Any, attributes: dict, status: str = "OK"
+    ) -> None:
         span = client.start_span(
             name, trace_id, parent, span_type=kind, inputs=inputs, attributes=attributes, start_time_ns=begin
         )
-        client.end_span(trace_id, span.span_id, outputs=outputs, end_time_ns=max(begin, finish))
+        client.end_span(trace_id, span.span_id, outputs=outputs, status=status, end_time_ns=max(begin, finish))
 
     if timings.get("retrieve", 0.0) > 0:
         documents = [
@@ -300,14 +313,18 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
             generate_end - _ns(timings["generate"]),
             generate_end,
             {"messages": [{"role": role, "content": content} for role, content in item.messages]},
-            {"tokens": a.tokens},
+            {"error": item.error} if item.error else {"tokens": a.tokens},
             {"model": a.model, "tokens": a.tokens, "first_token_ms": timings.get("first_token"), "prompt": prompt},
+            status,
         )
     if "grounding" in timings:
         verdict = {"mode": a.mode, "grounded": a.grounded}
         child("grounding_check", SpanType.GUARDRAIL, end - grounding, end, {"passages": len(a.sources)}, verdict, {})
-    outputs = {"answer": a.answer, "mode": a.mode, "grounded": a.grounded, "sources": [c.chunk.id for c in a.sources]}
-    client.end_trace(trace_id, outputs=outputs, end_time_ns=end)
+    outputs: dict[str, Any] = {"answer": a.answer, "mode": mode, "grounded": a.grounded}
+    outputs["sources"] = [c.chunk.id for c in a.sources]
+    if item.error:
+        outputs = {"error": item.error, "mode": mode}
+    client.end_trace(trace_id, outputs=outputs, status=status, end_time_ns=end)
     return trace_id
 
 

@@ -14,7 +14,7 @@ from rag.retrieval import HybridRetriever
 from rag.service import RagService
 from rag.tracing import MlflowTracer
 from rag.types import Answer, ChatModel
-from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, llm_cache_dir, passage
+from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, llm_cache_dir, passage
 
 
 def make_answer(request_id: str = "r1") -> Answer:
@@ -150,3 +150,35 @@ def test_the_service_traces_generative_answers_refusals_and_streams(
     assert streamed["stream"] is True and streamed["top_k"] == 1
     service.tracer.close()
     assert service.ask(OUT_OF_SCOPE).mode == "refusal"
+
+
+def test_a_failed_generation_is_traced_as_an_error(
+    tmp_path_factory: pytest.TempPathFactory, course_index: tuple[Settings, HybridRetriever]
+) -> None:
+    """Ollama down (a closed port, the real adapter): the request fails with 503 upstream, and the
+    outage shows in the traces as ERROR with the reason, the retrieval it did, and no answer."""
+    from rag.llm import build_chat_model
+    from rag.types import LlmUnavailableError
+
+    settings = answer_settings(tmp_path_factory.mktemp("failed") / "var", llm_cache_dir(tmp_path_factory))
+    settings.llm = settings.llm.model_copy(update={"backend": "ollama", "ollama_base_url": closed_port_url()})
+    tracer = MlflowTracer(settings)
+    service = RagService(
+        settings, course_index[1], build_chat_model(settings), load_prompt("rag_answer", settings), tracer
+    )
+    with pytest.raises(LlmUnavailableError):
+        service.ask(FR_QUESTION)
+    with pytest.raises(LlmUnavailableError):
+        list(service.stream(FR_QUESTION))
+    assert tracer.flush(timeout_s=60)
+    tracer.close()
+
+    found = traces(settings)
+    assert len(found) == 2
+    for trace in found:
+        assert trace.info.state == "ERROR" and trace.info.tags["mode"] == "error"
+        spans = spans_by_name(trace)
+        assert spans["rag.ask"].attributes["error"].startswith("LLM backend 'ollama' is unavailable")
+        assert spans["retrieve"].outputs  # what was done before the failure
+        assert spans["generate"].status.status_code == "ERROR"
+    assert {spans_by_name(t)["rag.ask"].attributes["stream"] for t in found} == {False, True}
