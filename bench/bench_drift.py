@@ -97,7 +97,7 @@ def main() -> None:
         cold_s, served = _cold_summary_s(settings)
     text = "\n\n".join(
         [
-            "## Classic drift monitor (`bench/bench_drift.py`)",
+            "## Classic drift monitor (bench_drift)",
             header,
             table(["window", "Evidently report (ms)", "served summary (ms)", "speed-up"], rows),
             f"First `GET /monitoring/classic` after a restart, {served} full windows of {ROWS} predictions "
