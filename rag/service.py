@@ -266,8 +266,10 @@ class RagService:
         answer.tokens = n_pieces
         return answer
 
-    def _traced(self, plan: _Plan, answer: Answer, top_k: int | None, stream: bool = False) -> Answer:
-        """Hand the finished answer to the tracer: a sample draw and a queue put, the export runs elsewhere."""
+    def _traced(
+        self, plan: _Plan, answer: Answer, top_k: int | None, stream: bool = False, error: str | None = None
+    ) -> Answer:
+        """Hand the answer to the tracer: a sample draw and a queue put, the export runs elsewhere."""
         self.tracer.record(
             answer,
             question=plan.question,
@@ -275,6 +277,7 @@ class RagService:
             messages=plan.prompt.messages if plan.prompt is not None else (),
             prompt_source=self.prompt.source,
             stream=stream,
+            error=error,
         )
         return answer
 
@@ -282,18 +285,9 @@ class RagService:
         self, plan: _Plan, exc: Exception, top_k: int | None, stream: bool = False, tokens: int = 0
     ) -> None:
         """A failed generation is traced too (status ERROR, the reason): an outage shows in the traces."""
-        passages = plan.prompt.passages if plan.prompt is not None else []
-        attempt = self._fixed(plan, "", "refusal", list(passages))
+        attempt = self._fixed(plan, "", "refusal", list(plan.prompt.passages) if plan.prompt is not None else [])
         attempt.tokens = tokens
-        self.tracer.record(
-            attempt,
-            question=plan.question,
-            top_k=top_k or self.settings.rag.top_k,
-            messages=plan.prompt.messages if plan.prompt is not None else (),
-            prompt_source=self.prompt.source,
-            stream=stream,
-            error=str(exc),
-        )
+        self._traced(plan, attempt, top_k, stream=stream, error=str(exc))
 
     def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
         timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}
