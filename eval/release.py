@@ -28,7 +28,7 @@ def describe_release(settings: Settings, service: Any, *, top_k: int | None = No
     release = {
         "prompt_name": prompt["name"],
         "prompt_version": str(prompt["version"]),
-        "prompt_source": prompt.get("source", "file"),
+        "prompt_source": service.prompt.source,
         "prompt_digest": prompt_digest(service.prompt),
         "llm_backend": llm.backend,
         "llm_model": service.llm.name,
@@ -79,6 +79,9 @@ def release_prompt_version(settings: Settings, params: dict[str, str]) -> tuple[
     if params.get("prompt_source") == "registry":
         import mlflow
 
+        from genaiops.tracking import configure_mlflow
+
+        configure_mlflow(settings)  # mlflow.genai reads the process-wide URI, which nothing else here has set
         version = int(params["prompt_version"])
         registered = from_registered(mlflow.genai.load_prompt(name, version=version), name)
         if prompt_digest(registered) != digest:
