@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import machine, table, write_section
-from bench.traffic import FEATURES, SHIFT, penguins
+from bench.traffic import FEATURES, SHIFT, penguins, send_predictions
 from genaiops.settings import Settings
 
 WINDOWS, ROWS = 12, 200
@@ -57,10 +57,7 @@ def _cold_summary_s(settings: Settings) -> tuple[float, int]:
     from app.main import create_app
 
     with TestClient(create_app(settings, load_rag=False)) as client:
-        frame = penguins(WINDOWS * ROWS, seed=5, shifted=False)
-        body = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None).to_dict("records")
-        for start in range(0, len(body), 100):
-            client.post("/predict", json=body[start : start + 100]).raise_for_status()
+        send_predictions(client, penguins(WINDOWS * ROWS, seed=5, shifted=False), "bench-drift", batch=100)
     with TestClient(create_app(settings, load_rag=False)) as client:  # a restart: nothing cached
         time.sleep(10)  # the start-up pre-import of Evidently has finished, as it has for a user
         started = time.perf_counter()

@@ -15,7 +15,6 @@ Not a ``bench_*`` module: ``python -m bench`` does not run it (it needs a runnin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,6 @@ from urllib.parse import urlparse
 
 import httpx
 import pandas as pd
-
-from genaiops.settings import REPO_ROOT
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_PREDICTIONS, MAX_ASKS = 5000, 200
@@ -91,10 +88,11 @@ def status(client: httpx.Client, side: str, window: int) -> str:
     return str(body["status"])
 
 
-def golden_questions() -> list[str]:
-    lines = (REPO_ROOT / "eval" / "datasets" / "golden.jsonl").read_text(encoding="utf-8").splitlines()
-    items = [json.loads(line) for line in lines if line.strip()]
-    return [i["question"] for i in items if i.get("kind", "in_scope") == "in_scope"]
+def golden_questions(kind: str = "in_scope") -> list[str]:
+    """The golden set's questions of one kind (in_scope, out_of_scope, injection)."""
+    from eval.golden import load_golden
+
+    return [item.question for item in load_golden() if item.kind == kind]
 
 
 def run_traffic(client: httpx.Client, predictions: int, asks: int, batch: int = 10) -> dict[str, Any]:

@@ -122,9 +122,7 @@ def eval_baseline(
         raise typer.Exit(2)
     mark_baseline(settings, run_id)
     if write_file:
-        _, tolerances = (
-            load_file_baseline(settings.eval.baseline_path) if settings.eval.baseline_path.exists() else ({}, {})
-        )
+        tolerances = load_file_baseline(settings.eval.baseline_path).tolerances
         metrics = {k: v for k, v in run["metrics"].items() if k != "eval_seconds"}
         write_file_baseline(
             settings.eval.baseline_path,

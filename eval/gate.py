@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # Absolute drop allowed before the gate fails. Higher is better unless listed in LOWER_IS_BETTER.
 DEFAULT_TOLERANCES: dict[str, float] = {
@@ -104,16 +104,19 @@ def compare(
     return GateReport(source, checks)
 
 
-def load_file_baseline(path: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """Metrics and tolerances from the committed baseline file."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data.get("metrics", {}), data.get("tolerances", {})
+class FileBaseline(NamedTuple):
+    metrics: dict[str, float]
+    tolerances: dict[str, float]
+    params: dict[str, str]  # the release params of the run the file was written from
 
 
-def load_file_params(path: Path) -> dict[str, str]:
-    """The release params of the run the baseline file was written from."""
+def load_file_baseline(path: Path) -> FileBaseline:
+    """The committed baseline file, read once; empty when there is none."""
+    if not path.exists():
+        return FileBaseline({}, {}, {})
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return {k: str(v) for k, v in data.get("params", {}).items()}
+    params = {k: str(v) for k, v in data.get("params", {}).items()}
+    return FileBaseline(data.get("metrics", {}), data.get("tolerances", {}), params)
 
 
 def write_file_baseline(
@@ -151,15 +154,14 @@ def gate_run(settings: Any, run_id: str | None = None) -> tuple[dict[str, Any], 
     if current is None:
         raise NoEvalRunError("no rag-eval run to judge: run `genaiops eval rag` first")
     base_run = next((r for r in runs if r["baseline"] and r["run_id"] != current["run_id"]), None)
-    file_metrics, tolerances = (
-        load_file_baseline(settings.eval.baseline_path) if settings.eval.baseline_path.exists() else ({}, {})
-    )
+    file_baseline = load_file_baseline(settings.eval.baseline_path)
+    tolerances = file_baseline.tolerances
     if base_run is not None:
         baseline, source = base_run["metrics"], f"MLflow run {base_run['run_id'][:8]} (baseline=production)"
         base_params = base_run["params"]
-    elif file_metrics:
-        baseline, source = file_metrics, str(settings.eval.baseline_path.name)
-        base_params = load_file_params(settings.eval.baseline_path)
+    elif file_baseline.metrics:
+        baseline, source = file_baseline.metrics, str(settings.eval.baseline_path.name)
+        base_params = file_baseline.params
     else:
         raise NoEvalRunError(
             f"no baseline: tag a run with `genaiops eval baseline RUN_ID` or commit {settings.eval.baseline_path}"

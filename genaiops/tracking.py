@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 from genaiops.settings import Settings
 
@@ -69,6 +70,12 @@ def mlflow_client(settings: Settings):  # type: ignore[no-untyped-def]
     """A client bound to the configured store (cached per URI), its requests bounded by the settings."""
     apply_http_limits(settings)
     return _client(settings.mlflow.tracking_uri or "")
+
+
+def store_missing(settings: Settings) -> bool:
+    """A sqlite tracking store whose file is not there yet: it holds nothing, and asking would create it."""
+    uri = settings.mlflow.tracking_uri or ""
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file()
 
 
 def tracking_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-from pathlib import Path
 from typing import Any
 
 from genaiops.settings import Settings
-from genaiops.tracking import tracking_reachable
+from genaiops.tracking import store_missing, tracking_reachable
 from prompts.loader import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -30,8 +29,7 @@ class VersionNotFoundError(LookupError):
 
 def registry_state(settings: Settings, timeout_s: float = 1.0) -> str:
     """'ready', 'empty' (no store yet) or 'unreachable'."""
-    uri = settings.mlflow.tracking_uri or ""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if store_missing(settings):
         return "empty"
     return "ready" if tracking_reachable(settings, timeout_s=timeout_s) else "unreachable"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genaiops.settings import REPO_ROOT, Settings
-from genaiops.tracking import configure_mlflow, tracking_reachable
+from genaiops.tracking import configure_mlflow, store_missing, tracking_reachable
 from prompts.loader import TEMPLATES_DIR, PromptError, PromptParts, PromptTemplate, parse_prompt
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def resolve_registered(settings: Settings, name: str, alias: str = "production",
     import mlflow
 
     uri = settings.mlflow.tracking_uri or ""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if store_missing(settings):
         return Lookup(None, f"no prompt registry yet ({uri} does not exist)")
     if not tracking_reachable(settings, timeout_s=timeout_s):
         return Lookup(None, f"prompt registry at {uri} unreachable", warn=True)

@@ -20,7 +20,6 @@ Top scores are those of the sources kept, so a refusal without sources has none.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,8 +159,9 @@ def regression_checks(ref_asks: pd.DataFrame, cur_asks: pd.DataFrame, settings: 
 
 def eval_history(settings: Settings, limit: int = 10) -> list[dict[str, Any]]:
     """The last offline evaluations (oldest first, for a trend); empty when MLflow cannot be read."""
-    uri = settings.mlflow.tracking_uri or ""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    from genaiops.tracking import store_missing
+
+    if store_missing(settings):
         return []  # no store yet: nothing evaluated (and no reason to create an empty MLflow database)
     try:
         from eval.tracking import eval_runs

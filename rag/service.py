@@ -161,7 +161,7 @@ class RagService:
         yield {"event": "done", "data": answer_to_dict(answer)}
 
     def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None) -> _Plan:
-        question = self._validate(question, top_k)
+        question = validate_question(question, top_k, self.settings.rag.max_question_chars)
         plan = _Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {})
         if looks_like_injection(question):
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
@@ -176,9 +176,6 @@ class RagService:
         budget = self._context_budget(question, turns)
         plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
         return plan
-
-    def _validate(self, question: str, top_k: int | None) -> str:
-        return validate_question(question, top_k, self.settings.rag.max_question_chars)
 
     def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
         """The last few user/assistant turns, each cut short: enough for follow-ups, bounded in cost."""

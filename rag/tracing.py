@@ -54,17 +54,7 @@ class Tracer(Protocol):
 class NullTracer:
     """No tracing (sample rate 0, the evaluation, tests that do not look at traces)."""
 
-    def record(
-        self,
-        answer: Answer,
-        *,
-        question: str,
-        top_k: int,
-        messages: Sequence[ChatMessage] = (),
-        prompt_source: str = "file",
-        stream: bool = False,
-        error: str | None = None,
-    ) -> bool:
+    def record(self, answer: Answer, **context: Any) -> bool:
         return False
 
     def flush(self, timeout_s: float = 10.0) -> bool:
@@ -213,7 +203,7 @@ class MlflowTracer:
 
     def _experiment(self) -> str | None:
         """The traces experiment id; None while the store is unreachable (probed at most every retry_after_s)."""
-        from genaiops.tracking import mlflow_client, tracking_reachable
+        from genaiops.tracking import ensure_experiment, tracking_reachable
 
         now = time.monotonic()
         server = self.uri.startswith(("http://", "https://"))
@@ -227,15 +217,7 @@ class MlflowTracer:
             self._experiment_id = None
             return None
         if self._experiment_id is None:
-            client = mlflow_client(self.settings)
-            name = self.settings.mlflow.rag_traces_experiment
-            found = client.get_experiment_by_name(name)
-            if found is not None:
-                self._experiment_id = found.experiment_id
-            else:
-                root = self.settings.mlflow.artifact_location
-                location = f"{root.rstrip('/')}/{name}" if root else None
-                self._experiment_id = client.create_experiment(name, artifact_location=location)
+            self._experiment_id = ensure_experiment(self.settings, self.settings.mlflow.rag_traces_experiment)
         return self._experiment_id
 
 

@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2)
         browse = _browse_host(host)
         api_url, ui_url = f"http://{browse}:{api_port}", f"http://{browse}:{ui_port}"
-        env = {**os.environ, "GENAIOPS_UI__API_URL": api_url, "GENAIOPS_API_URL": api_url}
+        env = {**os.environ, "GENAIOPS_API_URL": api_url}  # Settings: it overrides ui.api_url
         serve = [sys.executable, "-m", "genaiops.cli", "serve", "--host", host, "--port", str(api_port)]
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per health poll
         signal.signal(signal.SIGTERM, _on_sigterm)

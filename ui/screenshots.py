@@ -115,20 +115,10 @@ def seed_predictions(api_url: str, windows: int = 4, size: int = 50) -> int:
     return windows * size
 
 
-GOLDEN = Path(__file__).resolve().parents[1] / "eval" / "datasets" / "golden.jsonl"
-
-
-def golden_questions(kind: str) -> list[str]:
-    """Questions of the golden set of one kind (in_scope, out_of_scope): real course questions, real off-topic ones."""
-    import json
-
-    rows = [json.loads(line) for line in GOLDEN.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r["question"] for r in rows if r.get("kind") == kind]
-
-
 def seed_asks(api_url: str, window: int = 10) -> dict[str, int]:
     """A window of in-scope questions (answered by the LLM, half rated up), then a window of off-topic ones
     (refused before the LLM, half rated down): the RAG monitor's reference, then a regression to show."""
+    from bench.traffic import golden_questions
     from ui.client import ApiClient
 
     client = ApiClient(api_url, timeout_s=60, ask_timeout_s=600)

@@ -7,7 +7,6 @@ A tracking store that does not exist yet means "nothing registered / evaluated",
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -51,10 +50,10 @@ async def eval_runs(
 ) -> list[dict[str, Any]]:
     """The offline RAG evaluations (experiment ``rag-eval``), newest first, with the prompt version each scored."""
     from eval.tracking import eval_runs as read_runs
-    from genaiops.tracking import tracking_reachable
+    from genaiops.tracking import store_missing, tracking_reachable
 
     uri = settings.mlflow.tracking_uri or ""
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if store_missing(settings):
         return []  # no store yet: nothing was evaluated
     if not await run_in_threadpool(tracking_reachable, settings, 1.0):
         raise HTTPException(503, detail=f"tracking store at {uri} unreachable: eval runs cannot be read")

@@ -123,10 +123,11 @@ def classic_section(api: ApiClient, window: int | None) -> None:
         _chart("Share of drifted features per window", charts.drift_share_frame(data))
     with right:
         strength_over_windows_chart(charts.feature_score_frame(data))
+    latest = charts.latest_features_frame(data)
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Current window (#{current.get('index', '?')}): drift test per feature**")
-        current_window_chart(charts.latest_features_frame(data))
+        current_window_chart(latest)
     with right:
         _chart("Prediction distribution per window", charts.prediction_distribution_frame(data), kind="bar")
     st.caption(STRENGTH_CAPTION)
@@ -134,7 +135,7 @@ def classic_section(api: ApiClient, window: int | None) -> None:
         "score": st.column_config.NumberColumn("score", format="scientific"),
         "strength": st.column_config.NumberColumn("strength", format="%.2f"),
     }
-    st.dataframe(charts.latest_features_frame(data), hide_index=True, width="stretch", column_config=scores)
+    st.dataframe(latest, hide_index=True, width="stretch", column_config=scores)
     if data.get("report_uri"):
         st.caption(f"Full drift report: {data['report_uri']}")
 
