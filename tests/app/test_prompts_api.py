@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from genaiops.settings import Settings
-from genaiops.tracking import ensure_experiment, mlflow_client
 from prompts.loader import TEMPLATES_DIR, load_prompt_file
 from prompts.registry import promote, push
+from tests.eval.helpers import log_tagged_eval_runs
 from tests.rag.helpers import closed_port_url
 
 
@@ -79,13 +78,7 @@ def test_diff_errors_name_what_is_wrong(client: TestClient, settings: Settings, 
 
 def test_eval_runs_newest_first_with_the_prompt_they_scored(client: TestClient, settings: Settings) -> None:
     """Runs written the way ``eval.tracking.log_eval_run`` tags them (its own tests run the real eval)."""
-    experiment = ensure_experiment(settings, settings.mlflow.rag_eval_experiment)
-    mlflow = mlflow_client(settings)
-    for version, recall in (("1", 0.5), ("2", 0.75)):
-        run = mlflow.create_run(experiment, tags={"prompt": f"rag_answer@{version}"})
-        mlflow.log_metric(run.info.run_id, "context_recall", recall)
-        mlflow.set_terminated(run.info.run_id)
-        time.sleep(0.01)  # start times are in ms: keep the order unambiguous
+    log_tagged_eval_runs(settings, {"1": {"context_recall": 0.5}, "2": {"context_recall": 0.75}})
     runs = client.get("/eval/runs", params={"limit": 5}).json()
     assert [(r["prompt"], r["metrics"]) for r in runs] == [
         ("rag_answer@2", {"context_recall": 0.75}),

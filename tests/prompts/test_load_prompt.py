@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 
 from genaiops.settings import Settings
 from prompts import load_prompt
-from prompts.loader import TEMPLATES_DIR
 from prompts.registry import promote, push, to_chat
 
 NAME = "rag_answer"
@@ -27,13 +25,6 @@ def _fresh_announcements() -> None:
     import prompts.loader
 
     prompts.loader._announced.clear()
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    folder = tmp_path / "templates"
-    shutil.copytree(TEMPLATES_DIR, folder)
-    return folder
 
 
 def test_without_settings_it_is_the_file() -> None:

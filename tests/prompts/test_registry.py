@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
-
 from genaiops.settings import Settings
-from prompts.loader import TEMPLATES_DIR, PromptTemplate
+from prompts.loader import PromptTemplate
 from prompts.registry import diff, from_mlflow_text, list_prompts, load_registered, promote, push, to_mlflow_text
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    folder = tmp_path / "templates"
-    shutil.copytree(TEMPLATES_DIR, folder)
-    return folder
 
 
 def test_slot_syntax_round_trips() -> None:

@@ -13,12 +13,12 @@ import time
 import pytest
 
 from genaiops.settings import REPO_ROOT, Settings
-from genaiops.tracking import ensure_experiment, mlflow_client
 from rag.answer import extractive
 from rag.ask_log import AskLog, build_ask_log
 from rag.monitoring import rag_summary
 from rag.prompting import NOT_COVERED, detect_language
 from rag.types import Answer, Embedder
+from tests.eval.helpers import log_tagged_eval_runs
 
 pytestmark = pytest.mark.slow
 WINDOW = 20
@@ -133,13 +133,7 @@ def test_thumbs_down_raise_the_negative_feedback_check(settings: Settings, traff
 
 
 def test_eval_history_comes_from_mlflow_oldest_first(settings: Settings) -> None:
-    experiment = ensure_experiment(settings, settings.mlflow.rag_eval_experiment)
-    client = mlflow_client(settings)
-    for version, score in (("1", 0.61), ("2", 0.72)):
-        run = client.create_run(experiment, tags={"prompt": f"rag_answer@{version}"})
-        client.log_metric(run.info.run_id, "context_recall", score)
-        client.set_terminated(run.info.run_id)
-        time.sleep(0.01)
+    log_tagged_eval_runs(settings, {"1": {"context_recall": 0.61}, "2": {"context_recall": 0.72}})
     history = rag_summary(settings)["eval_history"]
     assert [h["prompt"] for h in history] == ["rag_answer@1", "rag_answer@2"]
     assert history[-1]["metrics"] == {"context_recall": 0.72} and set(history[0]) == {

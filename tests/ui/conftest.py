@@ -3,7 +3,7 @@
 ``prepared`` ingests the course and trains the classic model once per session (real Chroma, real
 MLflow, real llama.cpp weights, all under a session tmp dir). ``live_api`` serves the full app in a
 background thread; ``bare_api`` serves the same app with neither side loaded (503s), cheap to start.
-``dead_url`` is a port nothing listens on; ``silent_url`` accepts connections and never answers.
+``dead_url`` is a port nothing listens on (``silent_url``, a port that never answers, is in tests/conftest.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from genaiops.settings import REPO_ROOT, Settings
@@ -41,10 +40,6 @@ class LiveApi:
     url: str
     settings: Settings
     app: object
-
-    def has_route(self, path: str) -> bool:
-        """Whether this API serves ``path`` (asked through its OpenAPI document, as any client would)."""
-        return path in httpx.get(f"{self.url}/openapi.json", timeout=30).json()["paths"]
 
 
 class ServerThread:
@@ -105,7 +100,7 @@ def register_prompt_versions(settings: Settings, folder: Path) -> None:
     promote(settings, "rag_answer", 2, "candidate")
 
 
-def evaluate_prompt_versions(settings: Settings, limit: int = 2) -> list[str]:
+def evaluate_prompt_versions(settings: Settings) -> None:
     """A real (short) ``genaiops eval rag`` of the production and the candidate prompt, logged to MLflow."""
     from eval.rag_eval import run_rag_eval
     from eval.tracking import log_eval_run
@@ -114,12 +109,10 @@ def evaluate_prompt_versions(settings: Settings, limit: int = 2) -> list[str]:
     from rag.tracing import NullTracer
 
     service = build_rag_service(settings, tracer=NullTracer())
-    run_ids = []
     try:
         for alias in ("production", "candidate"):
             service.prompt = load_prompt(settings.rag.prompt_name, settings, alias=alias)
             assert service.prompt.source == "registry", f"no {alias} prompt in the registry"
-            run_ids.append(log_eval_run(settings, run_rag_eval(settings, service, limit=limit, progress=False)))
+            log_eval_run(settings, run_rag_eval(settings, service, limit=2, progress=False))
     finally:
         service.close()
-    return run_ids

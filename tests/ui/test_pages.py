@@ -151,8 +151,7 @@ def test_predict_csv_without_a_column_is_refused_by_name(live_api: LiveApi, ui_e
 
 def test_monitoring_page_draws_every_chart_from_logged_traffic(live_api: LiveApi, ui_env) -> None:  # type: ignore[no-untyped-def]
     """Two windows of predictions (calm, then shifted penguins) and two of questions (refused before the LLM)."""
-    from bench.traffic import penguins, send_predictions
-    from ui.screenshots import golden_questions
+    from bench.traffic import golden_questions, penguins, send_predictions
 
     off_topic = golden_questions("out_of_scope")
     with httpx.Client(base_url=live_api.url, timeout=60) as api:
@@ -164,7 +163,7 @@ def test_monitoring_page_draws_every_chart_from_logged_traffic(live_api: LiveApi
             if n % 2:  # 5 rated answers a window: enough for its feedback rate
                 api.post("/feedback", json={"request_id": response.json()["request_id"], "rating": "down"})
     ui_env(live_api.url)
-    at = AppTest.from_file(str(PAGES["monitoring"]), default_timeout=120).run()
+    at = run_page("monitoring", timeout=120)
     by_label = {w.label: w for w in at.sidebar.number_input}
     by_label["Predictions per window"].set_value(10)
     by_label["Questions per window"].set_value(10)
@@ -188,18 +187,13 @@ def test_monitoring_page_draws_every_chart_from_logged_traffic(live_api: LiveApi
 def test_prompts_page_shows_versions_aliases_diff_and_scores(live_api: LiveApi, ui_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two registered versions; their eval runs are written the way ``eval.tracking`` tags them (the real eval
     has its own tests, and the screenshot run of the browser test scores both versions for real)."""
-    from genaiops.tracking import ensure_experiment, mlflow_client
+    from tests.eval.helpers import log_tagged_eval_runs
     from tests.ui.helpers import register_prompt_versions
 
     settings = live_api.settings
     register_prompt_versions(settings, tmp_path / "templates")
-    experiment = ensure_experiment(settings, settings.mlflow.rag_eval_experiment)
-    mlflow = mlflow_client(settings)
-    for version, hit in (("1", 0.5), ("2", 0.75)):
-        run = mlflow.create_run(experiment, tags={"prompt": f"rag_answer@{version}"})
-        for name, value in (("hit_at_k", hit), ("latency_p95_ms", 1800.0)):
-            mlflow.log_metric(run.info.run_id, name, value)
-        mlflow.set_terminated(run.info.run_id)
+    scores = {version: {"hit_at_k": hit, "latency_p95_ms": 1800.0} for version, hit in (("1", 0.5), ("2", 0.75))}
+    log_tagged_eval_runs(settings, scores)
     ui_env(live_api.url)
     at = run_page("prompts")
     assert_no_traceback(at)

@@ -1,5 +1,7 @@
 """The traffic simulator (``python -m bench.traffic``), the demo behind the Monitoring page, on a live API.
 
+(tests/app/test_monitoring_api.py runs its /predict phases alone and its loopback-only guard.)
+
 All four phases for real: calm then shifted penguins to ``/predict``, golden questions (real llama.cpp
 answers) then off-topic ones rated down to ``/ask``; the monitors must go from ``ok`` to firing.
 """
@@ -25,11 +27,6 @@ def test_the_simulator_makes_both_monitors_fire(live_api: LiveApi) -> None:
     assert len(result["labels"]) == 30 and {row["species"] for row in result["labels"]} <= {
         "Adelie", "Chinstrap", "Gentoo"
     }  # fmt: skip
-
-
-def test_the_simulator_refuses_a_remote_api() -> None:
-    with pytest.raises(SystemExit, match="only a local API"):
-        traffic.loopback_client("http://example.com:8000")
 
 
 @pytest.mark.parametrize("args", [["--predictions", "-1"], ["--asks", str(traffic.MAX_ASKS + 1)], ["--batch", "0"]])
