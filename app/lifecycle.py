@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,13 +18,21 @@ from genaiops.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def startup(app: FastAPI, settings: Settings, *, load_rag: bool, load_classic: bool) -> None:
+async def startup(
+    app: FastAPI, settings: Settings, *, load_rag: bool, load_classic: bool, prebuilt: dict[str, Any] | None = None
+) -> None:
+    """Build each side asked for, unless a prebuilt one was handed in (tests)."""
     state = app.state
+    prebuilt = prebuilt or {}
     state.rag, state.rag_error = None, "RAG side not loaded in this process"
     state.classic, state.classic_error = None, "classic side not loaded in this process"
-    if load_rag:
+    if prebuilt.get("rag") is not None:
+        state.rag, state.rag_error = prebuilt["rag"], None
+    elif load_rag:
         state.rag, state.rag_error = await _build("rag", _build_rag, settings)
-    if load_classic:
+    if prebuilt.get("classic") is not None:
+        state.classic, state.classic_error = prebuilt["classic"], None
+    elif load_classic:
         state.classic, state.classic_error = await _build("classic", _build_classic, settings)
     state.ask_log, state.ask_log_error = await _build("ask log", _build_ask_log, settings, state.rag)
     if state.classic is not None:

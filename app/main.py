@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,15 +19,32 @@ from genaiops.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, load_rag: bool = True, load_classic: bool = True) -> FastAPI:
-    """Build the API. ``load_rag`` / ``load_classic`` let tests start one side only."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    load_rag: bool = True,
+    load_classic: bool = True,
+    rag_service: Any = None,
+    classic_service: Any = None,
+) -> FastAPI:
+    """Build the API. ``load_rag`` / ``load_classic`` let tests start one side only.
+
+    ``rag_service`` / ``classic_service``: prebuilt components used as they are (tests pass a
+    ``RagService`` over a ``FakeChatModel``); the lifespan then builds only what was not given.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app import lifecycle
 
-        await lifecycle.startup(app, settings, load_rag=load_rag, load_classic=load_classic)
+        await lifecycle.startup(
+            app,
+            settings,
+            load_rag=load_rag,
+            load_classic=load_classic,
+            prebuilt={"rag": rag_service, "classic": classic_service},
+        )
         try:
             yield
         finally:

@@ -105,3 +105,15 @@ class EmptyIndexError(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("index is empty: run genaiops ingest")
+
+
+class OverloadedError(RuntimeError):
+    """Too many generations waiting: refused at once rather than queued past its deadline.
+
+    Maps to HTTP 429 with ``Retry-After: retry_after_s`` (OpenAI clients back off on it).
+    """
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(f"the answering model is busy: {reason}; retry in {retry_after_s} s")
+        self.reason = reason
+        self.retry_after_s = max(1, int(retry_after_s))
