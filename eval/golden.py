@@ -1,17 +1,24 @@
-"""The golden set: questions with a reference answer, the source that answers them and a key phrase."""
+"""The golden set: questions with a reference answer, the source that answers them, a key phrase and expected facts.
+
+Schema, categories and the dev/test split rule: eval/datasets/README.md.
+"""
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from genaiops.settings import REPO_ROOT
 
 DEFAULT_GOLDEN = REPO_ROOT / "eval" / "datasets" / "golden.jsonl"
 Kind = Literal["in_scope", "out_of_scope", "injection"]
+Split = Literal["dev", "test"]
+Category = Literal["fact", "table", "list", "english", "paraphrase", "multi_fact", "follow_up"]
+Fact = str | list[str]  # a string, or alternatives of which any one suffices
 
 
 class GoldenItem(BaseModel):
@@ -24,12 +31,47 @@ class GoldenItem(BaseModel):
     source: str | None = None
     key_phrase: str | None = None
     lang: str = "fr"
+    split: Split | None = None
+    categories: list[Category] = []
+    history: list[dict[str, str]] = []  # earlier turns, oldest first: {"role": "user"|"assistant", "content": ...}
+    expected_facts: list[Fact] = []
+
+    @field_validator("history")
+    @classmethod
+    def _turns(cls, turns: list[dict[str, str]]) -> list[dict[str, str]]:
+        for turn in turns:
+            if set(turn) != {"role", "content"} or turn["role"] not in ("user", "assistant"):
+                raise ValueError(f"a history turn is {{'role': 'user'|'assistant', 'content': ...}}, not {turn!r}")
+        return turns
 
 
-def load_golden(path: Path | None = None, limit: int | None = None) -> list[GoldenItem]:
-    """Read the JSONL file; ``limit`` keeps the first N of each kind so a short run still covers all kinds."""
+def fold(text: str) -> str:
+    """Lowercase, no accents, typographic apostrophe as ', whitespace collapsed: how facts and key phrases match."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+
+
+def fact_found(text: str, fact: Fact) -> bool:
+    """Whether ``text`` holds the fact (any one of its alternatives), accent- and case-insensitively."""
+    folded = fold(text)
+    return any(fold(alt) in folded for alt in ([fact] if isinstance(fact, str) else fact))
+
+
+def missing_facts(answer: str, facts: list[Fact]) -> list[Fact]:
+    """The expected facts an answer lacks; empty when it has them all."""
+    return [fact for fact in facts if not fact_found(answer, fact)]
+
+
+def load_golden(path: Path | None = None, limit: int | None = None, split: Split | None = None) -> list[GoldenItem]:
+    """Read the JSONL file.
+
+    ``split`` keeps the entries of one split ("dev" to tune, "test" to report); ``limit`` then keeps the
+    first N of each kind, so a short run still covers all kinds.
+    """
     path = path or DEFAULT_GOLDEN
     items = [GoldenItem(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if split is not None:
+        items = [item for item in items if item.split == split]
     if limit is None:
         return items
     kept: list[GoldenItem] = []
