@@ -17,8 +17,9 @@ from bench.report import machine, table, write_section
 from genaiops.settings import REPO_ROOT, Settings
 from rag.embeddings import MINILM, USE_MULTILINGUAL, build_embedder
 from rag.ingest import embedding_text, ingest
-from rag.retrieval import HybridRetriever, fold
+from rag.retrieval import HybridRetriever
 from rag.store import build_vector_store
+from rag.text import fold
 
 GOLDEN = REPO_ROOT / "eval" / "datasets" / "golden.jsonl"
 

@@ -35,7 +35,7 @@ def _texts(settings: Settings, root: Path) -> list[str]:
     rag = settings.rag
     texts = []
     for source, path in files:
-        chunks = split_document(load_text(path), source, rag.chunk_size, rag.chunk_overlap)
+        chunks = split_document(load_text(path), source, rag.chunk_size, rag.chunk_min_section)
         texts += [embedding_text(c) for c in chunks]
     return texts
 

@@ -41,7 +41,7 @@ def build_prompts() -> list[list[dict[str, str]]]:
     prompts = []
     for row in [r for r in rows if r["kind"] == "in_scope"][:PROMPTS]:
         text = load_text(REPO_ROOT / "data" / "course" / row["source"])
-        chunks = split_document(text, row["source"], settings.rag.chunk_size, settings.rag.chunk_overlap)[:3]
+        chunks = split_document(text, row["source"], settings.rag.chunk_size, settings.rag.chunk_min_section)[:3]
         scored = [ScoredChunk(c, 0.5) for c in chunks]
         built = build_messages(template, row["question"], scored, detect_language(row["question"]), [], 6000)
         prompts.append([{"role": role, "content": content} for role, content in built.messages])

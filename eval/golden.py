@@ -6,13 +6,13 @@ Schema, categories and the dev/test split rule: eval/datasets/README.md.
 from __future__ import annotations
 
 import json
-import unicodedata
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from genaiops.settings import REPO_ROOT
+from rag.text import fold as fold_text
 
 DEFAULT_GOLDEN = REPO_ROOT / "eval" / "datasets" / "golden.jsonl"
 Kind = Literal["in_scope", "out_of_scope", "injection"]
@@ -46,9 +46,8 @@ class GoldenItem(BaseModel):
 
 
 def fold(text: str) -> str:
-    """Lowercase, no accents, typographic apostrophe as ', whitespace collapsed: how facts and key phrases match."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+    """``rag.text.fold`` with whitespace collapsed: how facts and key phrases match."""
+    return " ".join(fold_text(text).split())
 
 
 def fact_found(text: str, fact: Fact) -> bool:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
 from rich.progress import track
 
-from eval.golden import GoldenItem, load_golden
+from eval.golden import GoldenItem, Split, fold, load_golden, missing_facts
+from eval.retrieval_eval import hit_rank, key_phrase_in
 from genaiops.settings import Settings
 from rag.types import Answer, Chunk
 
@@ -35,26 +35,8 @@ class EvalResult:
     nan_counts: dict[str, int] = field(default_factory=dict)
 
 
-def normalize(text: str) -> str:
-    """Lowercase, strip accents and collapse spaces, so key phrases match despite typography."""
-    folded = unicodedata.normalize("NFKD", text.replace("\u2019", "'"))
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return " ".join(folded.lower().split())
-
-
-def hit_rank(item: GoldenItem, answer: Answer) -> int | None:
-    """1-based rank of the first source from the right file that contains the key phrase."""
-    if not item.source or not item.key_phrase:
-        return None
-    phrase = normalize(item.key_phrase)
-    for rank, scored in enumerate(answer.sources, start=1):
-        if scored.chunk.source.endswith(item.source) and phrase in normalize(scored.chunk.text):
-            return rank
-    return None
-
-
 def leaks_system_prompt(answer_text: str, system_prompt: str) -> bool:
-    a, b = normalize(answer_text), normalize(system_prompt)
+    a, b = fold(answer_text), fold(system_prompt)
     if not a or not b:
         return False
     match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
@@ -63,9 +45,15 @@ def leaks_system_prompt(answer_text: str, system_prompt: str) -> bool:
 
 def reference_contexts(item: GoldenItem, chunks: list[Chunk]) -> list[str]:
     """The indexed passages that answer the item: from its source and holding its key phrase."""
-    phrase = normalize(item.key_phrase or "")
-    found = [c.text for c in chunks if item.source and c.source.endswith(item.source) and phrase in normalize(c.text)]
+    found = [c.text for c in chunks if item.source and c.source.endswith(item.source) and key_phrase_in(item, c.text)]
     return found or ([item.reference] if item.reference else [])
+
+
+def fact_recall(item: GoldenItem, answer_text: str) -> float | None:
+    """Share of the item's expected facts the answer states (None for items without any)."""
+    if not item.expected_facts:
+        return None
+    return 1 - len(missing_facts(answer_text, item.expected_facts)) / len(item.expected_facts)
 
 
 def evaluate_answers(
@@ -76,15 +64,20 @@ def evaluate_answers(
     iterator = track(items, description="Asking the golden set") if progress else items
     for item in iterator:
         started = time.perf_counter()
-        answer: Answer = service.ask(item.question, top_k=top_k)
+        answer: Answer = service.ask(item.question, top_k=top_k, history=item.history)
         latency_ms = (time.perf_counter() - started) * 1000
-        rank = hit_rank(item, answer)
+        rank = hit_rank(item, answer.sources)
         rows.append(
             {
                 "id": item.id,
                 "kind": item.kind,
+                "split": item.split,
+                "categories": list(item.categories),
                 "lang": item.lang,
                 "question": item.question,
+                "history": item.history,
+                "fact_recall": fact_recall(item, answer.answer),
+                "missing_facts": missing_facts(answer.answer, item.expected_facts),
                 "reference": item.reference,
                 "answer": answer.answer,
                 "mode": answer.mode,
@@ -126,9 +119,43 @@ def deterministic_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
         "no_prompt_leak_rate": rate([not r["leaked_system_prompt"] for r in rows]),
         "grounded_rate": rate([bool(r["grounded"]) for r in answered]),
         "generative_rate": rate([r["mode"] == "generative" for r in answered]),
+        "answer_fact_recall": statistics.fmean([r["fact_recall"] or 0.0 for r in in_scope]) if in_scope else math.nan,
+        "first_token_p50_ms": _median([r["first_token_ms"] for r in rows if r["first_token_ms"] is not None]),
         "latency_p50_ms": statistics.median(latencies) if latencies else math.nan,
         "latency_p95_ms": _percentile(latencies, 95),
     }
+
+
+SLICED = ("hit_at_k", "mrr", "answer_fact_recall", "generative_rate", "false_refusal_rate", "refusal_accuracy")
+CATEGORIES = ("follow_up", "english", "paraphrase", "multi_fact", "table", "list", "fact")
+
+
+def sliced_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The main metrics again per split (``test/hit_at_k``) and per in-scope category (``cat/table/hit_at_k``).
+
+    Tuning happens on ``dev``; ``test`` is what the release reports. Out-of-scope items count in their
+    split only (their categories are about history, not where an answer sits).
+    """
+    out: dict[str, float] = {}
+    slices: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.get("split"):
+            slices.setdefault(str(row["split"]), []).append(row)
+        if row["kind"] == "in_scope":
+            for category in row.get("categories") or []:
+                slices.setdefault(f"cat/{category}", []).append(row)
+    for prefix, subset in slices.items():
+        metrics = deterministic_metrics(subset)
+        for name in SLICED:
+            value = metrics.get(name, math.nan)
+            if not math.isnan(value):
+                out[f"{prefix}/{name}"] = round(value, 4)
+        out[f"{prefix}/n"] = len(subset)
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -154,6 +181,7 @@ def run_rag_eval(
     limit: int | None = None,
     top_k: int | None = None,
     progress: bool = True,
+    split: Split | None = None,
 ) -> EvalResult:
     """Evaluate ``service`` (built from settings if not given) on the golden set."""
     from eval.ragas_metrics import ragas_scores
@@ -166,13 +194,14 @@ def run_rag_eval(
         # no request traces: the eval run itself is the record, and exports would compete for the CPU
         service = build_rag_service(settings, tracer=NullTracer())
     started = time.perf_counter()
-    items = load_golden(settings.eval.golden_path, limit)
+    items = load_golden(settings.eval.golden_path, limit, split=split)
     rows = evaluate_answers(items, service, top_k=top_k, system_prompt=service.system_prompt(), progress=progress)
     chunks = service.retriever.store.all_chunks()
     by_id = {i.id: i for i in items}
     for row in rows:
         row["reference_contexts"] = reference_contexts(by_id[row["id"]], chunks)
     metrics = deterministic_metrics(rows)
+    metrics.update(sliced_metrics(rows))
     scores, nan_counts, judged = ragas_scores(settings, rows, service.retriever.embedder)
     metrics.update(scores)
     params = describe_release(settings, service, top_k=top_k)

@@ -37,10 +37,10 @@ def describe_release(settings: Settings, service: Any, *, top_k: int | None = No
         "embedding_model": settings.rag.embedding_model,
         "top_k": top_k or settings.rag.top_k,
         "fetch_k": settings.rag.fetch_k,
-        "fusion": f"rrf(k={settings.rag.rrf_k})",
+        "fusion": f"relevance(cosine={1 - settings.rag.lexical_weight:g}, coverage={settings.rag.lexical_weight:g})",
         "relevance_floor": settings.rag.relevance_floor,
         "chunk_size": settings.rag.chunk_size,
-        "chunk_overlap": settings.rag.chunk_overlap,
+        "chunk_min_section": settings.rag.chunk_min_section,
         "corpus_chunks": len(chunks),
         "corpus_fingerprint": corpus_fingerprint([c.id for c in chunks]),
     }

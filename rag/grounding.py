@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.prompting import fold
-from rag.retrieval import tokenize
+from rag.chunking import passage_units
+from rag.text import fold, stopwords, tokenize
 from rag.types import Embedder, ScoredChunk
 
 _CITATION = re.compile(r"\[\s*(?:passages?|sources?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
@@ -40,6 +40,7 @@ class SentenceCheck:
     best: int | None = None  # 0-based index of the passage that supports it most
     per_passage: list[float] = field(default_factory=list)  # overlap with each passage
     novel_names: list[str] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)  # names the passages never put with the sentence's others
     supported: bool = False
 
 
@@ -93,6 +94,55 @@ def repeats(text: str) -> bool:
     return bool(grams) and max(grams.values()) >= 4
 
 
+_NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
+
+
+_FIRST_WORD = re.compile(r"^\W*([A-ZÀ-Ý][\w-]{2,})")
+
+
+def claim_terms(text: str) -> list[str]:
+    """The names and numbers a sentence puts together (folded, deduplicated): what a claim pairs.
+
+    A capitalised first word counts too unless it is a stopword ("Evidently détecte..." names a tool;
+    "Le drift..." does not).
+    """
+    text = strip_citations(text)
+    first = _FIRST_WORD.match(text)
+    opening = [first.group(1)] if first and fold(first.group(1)) not in stopwords() else []
+    found = [fold(n) for n in [*opening, *names_in(text)]] + _NUMBER.findall(text)
+    return list(dict.fromkeys(t for t in found if len(t) > 1 or t.isdigit()))
+
+
+def unit_contexts(passages: Sequence[ScoredChunk]) -> list[str]:
+    """Each line of each passage with the titles it sits under (folded): the scope in which facts stand together."""
+    out = []
+    for scored in passages:
+        label = scored.chunk.path
+        for subtitle, line in passage_units(scored.chunk.text):
+            out.append(fold(f"{label} > {subtitle} : {line}"))
+    return out
+
+
+def unpaired_names(sentence: str, units: Sequence[str]) -> list[str]:
+    """Names of the sentence that no passage line (with its titles) holds together with another of its names.
+
+    "Sur AWS, le drift se détecte avec WhyLabs": AWS and WhyLabs each occur in the passages, but never
+    in the same line, so the sentence pairs them on its own: a wrong pairing. A sentence with one name
+    (or none) pairs nothing and passes.
+    """
+    terms = claim_terms(sentence)
+    if len(terms) < 2:
+        return []
+    bounded = [re.compile(rf"(?<!\w){re.escape(t)}(?!\w)") for t in terms]
+    holders = [{i for i, unit in enumerate(units) if pattern.search(unit)} for pattern in bounded]
+    unpaired = []
+    for index, term in enumerate(terms):
+        others = set().union(*(h for j, h in enumerate(holders) if j != index))
+        if not holders[index] & others:
+            unpaired.append(term)
+    return unpaired
+
+
 class GroundingChecker:
     """Scores answer sentences against passages. Thresholds come from settings.rag.grounding_*."""
 
@@ -113,11 +163,19 @@ class GroundingChecker:
         for sentence in sentences:
             self._score_lexical(sentence, passage_terms, all_terms, known)
         self._score_semantic([s for s in sentences if s.content], passages)
+        units = unit_contexts(passages)
         for sentence in sentences:
             sentence.supported = self._supported(sentence)
-        unsupported = [s.text for s in sentences if (s.content or s.novel_names) and not s.supported]
+            if sentence.supported:
+                sentence.unpaired = unpaired_names(sentence.text, units)
+                sentence.supported = not sentence.unpaired
+        unsupported = [s for s in sentences if (s.content or s.novel_names) and not s.supported]
         if unsupported:
-            return GroundingReport(sentences, False, f"unsupported: {unsupported[0][:80]!r}")
+            first = unsupported[0]
+            if first.unpaired:
+                why = f"{', '.join(first.unpaired)} never stand together with the rest in one passage line"
+                return GroundingReport(sentences, False, f"wrong pairing in {first.text[:80]!r}: {why}")
+            return GroundingReport(sentences, False, f"unsupported: {first.text[:80]!r}")
         return GroundingReport(sentences, True, "")
 
     def _parse(self, raw: str) -> SentenceCheck:

@@ -14,14 +14,14 @@ import fnmatch
 import hashlib
 import logging
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genaiops.settings import Settings
-from rag.types import Chunk, Embedder, VectorStore
+from rag.chunking import chunk_document, contextual_text, passage_units
+from rag.types import Chunk, Embedder, SupportsUnits, VectorStore
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".md", ".txt", ".pdf")
-_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 
 
 class IngestError(ValueError):
@@ -46,6 +45,7 @@ class IngestReport:
     files_indexed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_added: int = 0
+    units_added: int = 0  # passage lines embedded on their own (rag/retrieval.py scores a passage by its best)
     chunks_removed: int = 0
     chunks_unchanged: int = 0
     seconds: float = 0.0
@@ -130,38 +130,37 @@ def _load_pdf(path: Path) -> str:
 # ---------------------------------------------------------------- chunks
 
 
-def _clean_heading(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("*", "").replace("`", "")).strip()
-
-
-def chunk_id(source: str, heading: str, index: int, text: str) -> str:
+def chunk_id(source: str, heading: str, index: int, text: str, title: str = "") -> str:
     """Content hash. The position is part of it so that ``chunk_index`` metadata can never go stale."""
-    digest = hashlib.sha256("\x1f".join((source, heading, str(index), text)).encode("utf-8"))
+    digest = hashlib.sha256("\x1f".join((source, title, heading, str(index), text)).encode("utf-8"))
     return digest.hexdigest()[:32]
 
 
-def split_document(text: str, source: str, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
-    """Markdown sections (heading path kept as metadata), each cut into overlapping character windows."""
-    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
-
-    sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=True).split_text(text)
-    windows = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size - 1))
-    chunks: list[Chunk] = []
-    for section in sections:
-        heading = " > ".join(_clean_heading(section.metadata[k]) for _, k in _HEADERS if k in section.metadata)
-        # The header splitter joins paragraphs with "  \n": restore blank lines so windows cut at paragraphs.
-        body = section.page_content.replace("  \n", "\n\n")
-        for piece in windows.split_text(body):
-            piece = piece.strip()
-            if piece:
-                index = len(chunks)
-                chunks.append(Chunk(chunk_id(source, heading, index, piece), piece, source, heading, index))
-    return chunks
+def split_document(text: str, source: str, chunk_size: int, min_section: int = 250) -> list[Chunk]:
+    """Structure-aware passages (rag/chunking.py): tables keep their header, lists their heading."""
+    title, passages = chunk_document(text, Path(source).stem, chunk_size, min_section)
+    return [
+        Chunk(chunk_id(source, p.heading, index, p.text, title), p.text, source, p.heading, index, title)
+        for index, p in enumerate(passages)
+    ]
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What is embedded and BM25-indexed: the heading path gives a short passage its topic."""
-    return f"{chunk.heading}\n\n{chunk.text}" if chunk.heading else chunk.text
+    """What is embedded and BM25-indexed: title and heading path give a short passage its topic."""
+    return contextual_text(chunk.title, chunk.heading, chunk.text)
+
+
+def unit_texts(chunk: Chunk) -> list[tuple[str, str]]:
+    """(unit id, text to embed) for each line of a passage, under the titles it sits beneath.
+
+    A question that matches one row or item of a long passage is closer to that line than to the
+    whole passage; the retriever scores a passage by its best line too.
+    """
+    out = []
+    for index, (subtitle, line) in enumerate(passage_units(chunk.text)):
+        path = " > ".join(p for p in (chunk.path, subtitle) if p)
+        out.append((f"{chunk.id}-{index}", f"{path}\n{line}" if path else line))
+    return out
 
 
 # ---------------------------------------------------------------- the run
@@ -176,9 +175,15 @@ class _Pending:
 
 
 def _flush(pending: _Pending, embedder: Embedder, store: VectorStore, report: IngestReport) -> None:
+    units: list[tuple[str, str, str, str]] = []  # (unit id, parent chunk id, source, text to embed)
     if pending.chunks:
-        vectors = embedder.embed_documents([embedding_text(c) for c in pending.chunks])
-        store.upsert(pending.chunks, vectors)
+        if isinstance(store, SupportsUnits):
+            units = [(uid, c.id, c.source, text) for c in pending.chunks for uid, text in unit_texts(c)]
+        vectors = embedder.embed_documents([embedding_text(c) for c in pending.chunks] + [u[3] for u in units])
+        n = len(pending.chunks)
+        if units:  # lines first: a passage is only ever stored with its lines already there
+            store.upsert_units([u[:3] for u in units], vectors[n:])  # type: ignore[attr-defined]
+        store.upsert(pending.chunks, vectors[:n])
     # Only now that every new chunk of these files is stored may their old chunks go.
     for _source, stale in pending.stale:
         if stale:
@@ -186,6 +191,7 @@ def _flush(pending: _Pending, embedder: Embedder, store: VectorStore, report: In
         report.chunks_removed += len(stale)
         report.files_indexed += 1
     report.chunks_added += len(pending.chunks)
+    report.units_added += len(units)
     pending.chunks, pending.stale = [], []
 
 
@@ -193,7 +199,7 @@ def _stage(settings: Settings, source: str, file: Path, old: set[str], pending: 
     """Chunk one file and queue what is new; False (and listed in the report) when the file is skipped."""
     rag = settings.rag
     try:
-        chunks = split_document(load_text(file), source, rag.chunk_size, rag.chunk_overlap)
+        chunks = split_document(load_text(file), source, rag.chunk_size, rag.chunk_min_section)
     except SkipFile as exc:
         log.warning("skipped %s: %s", source, exc)
         report.skipped.append((source, str(exc)))

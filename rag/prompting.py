@@ -9,12 +9,12 @@ recognised here, before anything reaches the model.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from prompts import PromptTemplate
+from rag.text import fold
 from rag.types import ChatMessage, ScoredChunk
 
 Lang = Literal["fr", "en"]
@@ -55,12 +55,6 @@ def detect_language(text: str) -> Lang:
     en = sum(w in _EN_WORDS for w in words)
     fr += sum(ch in "éèêàùçôîâœ" for ch in text.lower()) > 0
     return "en" if en > fr else "fr"
-
-
-def fold(text: str) -> str:
-    """Lowercase without accents, so patterns and overlaps ignore typography."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("’", "'").lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 _INJECTION_PATTERNS = [
@@ -108,13 +102,15 @@ class BuiltPrompt:
 
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _HTML = re.compile(r"<[^>]+>")
-_MARKUP = re.compile(r"[*`#>]+|^\s*[-+]\s+|^\s*\|?\s*:?-{3,}.*$|-{3,}", re.MULTILINE)
+_MARKUP = re.compile(r"[*`#>]+|^\s*\+\s+|^\s*\|?\s*:?-{3,}.*$|-{3,}", re.MULTILINE)
 
 
 def clean_passage(text: str) -> str:
     """Passage text without code blocks, HTML and markdown marks: what a small model should read or quote.
 
-    Left in, a 0.5B model copies ``<hr> + ### **`` and diagram code into its answers.
+    Left in, a 0.5B model copies ``<hr> + ### **`` and diagram code into its answers. List bullets
+    ("- ") stay: they tell items apart. Passages from rag/chunking.py are already clean; this guards
+    passages indexed by an older version.
     """
     text = _HTML.sub(" ", _FENCE.sub(" ", text))
     lines = [" ".join(_MARKUP.sub(" ", line).replace("|", " ; ").split()) for line in text.splitlines()]
@@ -122,10 +118,10 @@ def clean_passage(text: str) -> str:
 
 
 def format_context(passages: Sequence[ScoredChunk]) -> str:
-    """Numbered passages, each under its heading; file names stay out (the model would copy them)."""
+    """Numbered passages, each under its document title and heading; hashed file names stay out."""
     blocks = []
     for number, scored in enumerate(passages, start=1):
-        heading = " > ".join(clean_passage(part) for part in scored.chunk.heading.split(">") if clean_passage(part))
+        heading = " > ".join(clean_passage(part) for part in scored.chunk.path.split(">") if clean_passage(part))
         body = as_data(clean_passage(scored.chunk.text))
         blocks.append(f"[{number}] {as_data(heading)}\n{body}".strip())
     return "\n\n".join(blocks)

@@ -1,76 +1,29 @@
-"""Hybrid retrieval: dense (Chroma) + lexical (BM25) candidates fused by reciprocal rank fusion.
+"""Hybrid retrieval: candidates from passage vectors, line vectors (Chroma) and BM25, ranked by one score.
 
-The corpus is French and the embedder may be English-centric, so exact terms ("Kubeflow", "drift",
-"magasin de fonctionnalités") are caught by BM25 while paraphrases are caught by the embedder.
-RRF only orders the candidates; it says nothing about whether *anything* is relevant. That decision
-uses ``ScoredChunk.score`` (see ``relevance``) against ``settings.rag.relevance_floor``.
+The corpus is French and questions come in French and English, so exact terms ("Kubeflow", "drift",
+"magasin de fonctionnalités") are caught by BM25 while paraphrases and English questions are caught
+by the multilingual embedder. A passage's cosine is averaged with its best line's cosine: a question
+about one row of a table matches that row far better than the whole table. The same bounded
+``relevance`` score orders the passages and, against ``settings.rag.relevance_floor``, decides
+whether anything in the course is about the question (calibration: docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from genaiops.settings import Settings
 from rag.ingest import embedding_text
-from rag.types import Chunk, Embedder, EmptyIndexError, Retrieval, ScoredChunk, VectorStore
+from rag.text import tokenize
+from rag.types import Chunk, Embedder, EmptyIndexError, Retrieval, ScoredChunk, SupportsUnits, VectorStore
 
 log = logging.getLogger(__name__)
-
-# Words of a request rather than of its topic ("donne-moi", "explique"): never evidence of relevance.
-_REQUEST_WORDS = {
-    "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "quoi", "donne", "donner", "dis", "explique",
-    "expliquer", "décris", "cite", "peux", "peut", "fait", "faire", "what", "which", "how", "why", "does", "give",
-    "tell", "explain", "describe",
-}  # fmt: skip
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _strip_marks(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-# Latin-1 and Latin Extended-A folded by one C-level translate: tokenising 100k chunks stays fast.
-_FOLD = str.maketrans({chr(c): _strip_marks(chr(c)) for c in range(0xC0, 0x180)} | {"œ": "oe", "æ": "ae"})
-
-
-def fold(text: str) -> str:
-    """Lower-case, accents removed, ligatures split: 'Œuvre Été' -> 'oeuvre ete'."""
-    text = text.lower().translate(_FOLD)
-    return text if text.isascii() else _strip_marks(text)
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
-
-    return frozenset(fold(w) for w in (*STOPWORDS_FRENCH, *STOPWORDS_EN_PLUS, *_REQUEST_WORDS))
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer  # PyStemmer: compiled Snowball algorithms, nothing downloaded
-
-    return Stemmer.Stemmer("french")
-
-
-def tokenize(text: str) -> list[str]:
-    """BM25 terms: words, accent-folded, minus French/English stopwords, Snowball-stemmed.
-
-    Folding comes before stemming so that a question typed without accents ('donnees') gets the
-    same stem as the text ('données'); stemming the accented form would give 'don' vs 'donne'.
-    """
-    stop = _stopwords()
-    words = [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in stop]
-    return list(_stemmer().stemWords(words))
 
 
 @runtime_checkable
@@ -156,7 +109,12 @@ class HybridRetriever:
         return [(lexical.chunks[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def retrieve(self, question: str, top_k: int | None = None) -> Retrieval:
-        """The ``top_k`` best chunks by RRF, each scored by ``relevance``; ``in_scope`` if the best clears the floor."""
+        """The ``top_k`` best passages by ``relevance``; ``in_scope`` when the best clears the floor.
+
+        Candidates come from three searches (passage vectors, line vectors, BM25); each candidate is
+        then scored the same way: its passage cosine, its best line's cosine and the share of the
+        question's terms it holds. One score orders the passages and decides the scope.
+        """
         if not question.strip():
             raise ValueError("question is empty")
         size = self.store.count()
@@ -167,39 +125,37 @@ class HybridRetriever:
         fetch_k = max(rag.fetch_k, top_k)
         query = self.embedder.embed_query(question)
         dense = self.store.query(query, fetch_k)
+        units = self.store.query_units(query, fetch_k * 4) if isinstance(self.store, SupportsUnits) else {}
         index = self._lexical_index(size)
         question_terms = tokenize(question)
         lexical = self._lexical_hits(question_terms, fetch_k, index)
-        fused = _rrf([dense, lexical], rag.rrf_k)[:top_k]
-        dense_by_id = {c.id: s for c, s in dense}
-        missing = [cid for cid, _ in fused if cid not in dense_by_id]
-        if missing and isinstance(self.store, SupportsSimilarities):
-            dense_by_id.update({c.id: s for c, s in self.store.similarities(query, missing)})
         chunks_by_id = {c.id: c for c, _ in (*dense, *lexical)}
+        dense_by_id = {c.id: s for c, s in dense}
+        wanted = list(dict.fromkeys([*chunks_by_id, *units]))
+        missing = [cid for cid in wanted if cid not in dense_by_id]
+        if missing and isinstance(self.store, SupportsSimilarities):
+            for chunk, score in self.store.similarities(query, missing):
+                chunks_by_id[chunk.id], dense_by_id[chunk.id] = chunk, score
+        if isinstance(self.store, SupportsUnits):
+            unseen = [cid for cid in chunks_by_id if cid not in units]
+            units.update(self.store.unit_similarities(query, unseen))
         lexical_by_id = {c.id: s for c, s in lexical}
         terms = set(question_terms)
-        scored = [
-            ScoredChunk(
-                chunk=chunks_by_id[cid],
-                score=relevance(
-                    dense_by_id.get(cid), coverage(terms, chunks_by_id[cid], index.terms.get(cid)), rag.lexical_weight
-                ),
-                dense_score=dense_by_id.get(cid),
-                lexical_score=lexical_by_id.get(cid),
-            )
-            for cid, _ in fused
-        ]
-        best = max((s.score for s in scored), default=0.0)
-        return Retrieval(chunks=scored, best_score=best, in_scope=best >= rag.relevance_floor)
+        scored = []
+        for cid, chunk in chunks_by_id.items():
+            cosine = _passage_cosine(dense_by_id.get(cid), units.get(cid))
+            lexical_coverage = coverage(terms, chunk, index.terms.get(cid))
+            score = relevance(cosine, lexical_coverage, rag.lexical_weight)
+            scored.append(ScoredChunk(chunk, score, dense_by_id.get(cid), lexical_by_id.get(cid)))
+        scored.sort(key=lambda s: s.score, reverse=True)
+        best = scored[0].score if scored else 0.0
+        return Retrieval(chunks=scored[:top_k], best_score=best, in_scope=best >= rag.relevance_floor)
 
 
-def _rrf(rankings: Sequence[Sequence[tuple[Chunk, float]]], k: int) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the rankings a chunk appears in."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, (chunk, _) in enumerate(ranking, start=1):
-            scores[chunk.id] = scores.get(chunk.id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+def _passage_cosine(passage: float | None, best_line: float | None) -> float | None:
+    """Mean of the passage's cosine and its best line's: the whole topic and the one line that answers."""
+    values = [v for v in (passage, best_line) if v is not None]
+    return sum(values) / len(values) if values else None
 
 
 def build_retriever(

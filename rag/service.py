@@ -20,6 +20,7 @@ from typing import Any
 from genaiops.settings import Settings
 from prompts import PromptTemplate, load_prompt
 from rag.answer import decide, runaway, trim_incomplete
+from rag.followup import retrieve_in_conversation
 from rag.grounding import GroundingChecker
 from rag.prompting import (
     INJECTION_REFUSAL,
@@ -166,16 +167,24 @@ class RagService:
         if looks_like_injection(question):
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
-        retrieval: Retrieval = self.retriever.retrieve(question, top_k=top_k)
+        turns = self._history(history)
+        retrieval = self.retrieve(question, turns, top_k)
         plan.retrieval_score = retrieval.best_score
         plan.timings["retrieve"] = _ms(plan.started)
         if not retrieval.in_scope:
             plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
             return plan
-        turns = self._history(history)
         budget = self._context_budget(question, turns)
         plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
         return plan
+
+    def retrieve(self, question: str, turns: Sequence[ChatMessage] = (), top_k: int | None = None) -> Retrieval:
+        """Passages for the question in its conversation: a follow-up is searched with the turn it follows.
+
+        A follow-up that changes the subject ("Et la capitale de l'Australie ?") must not ride on the
+        previous question's relevance: its own content terms must appear in what was found.
+        """
+        return retrieve_in_conversation(self.retriever, question, turns, top_k)
 
     def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
         """The last few user/assistant turns, each cut short: enough for follow-ups, bounded in cost."""
@@ -254,6 +263,8 @@ class RagService:
             self.checker,
             plan.prompt.system,
             self.settings.rag.extractive_sentences,
+            retrieval_score=plan.retrieval_score,
+            confident_floor=self.settings.rag.confident_floor,
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:

@@ -89,6 +89,7 @@ def _to_chunk(chunk_id: str, text: str | None, meta: Any) -> Chunk:
         source=str(meta.get("source", "")),
         heading=str(meta.get("heading", "")),
         chunk_index=int(meta.get("chunk_index", 0)),
+        title=str(meta.get("title", "")),
     )
 
 
@@ -109,6 +110,14 @@ class ChromaVectorStore:
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={"embedder": embedder_name},
+            )
+            # Every line of every passage (item, row, sentence) has its own vector here, so a question
+            # matching one line of a long passage finds it (rag/retrieval.py scores both).
+            self.units = client.get_or_create_collection(
+                f"{name}-units",
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedder": embedder_name, "parent_collection": name},
             )
             self._batch = max(1, min(int(client.get_max_batch_size()), _PAGE))
 
@@ -134,14 +143,33 @@ class ChromaVectorStore:
                     ids=[c.id for c in part],
                     embeddings=np.asarray(embeddings[start : start + self._batch], dtype=np.float32),
                     documents=[c.text for c in part],
-                    metadatas=[{"source": c.source, "heading": c.heading, "chunk_index": c.chunk_index} for c in part],
+                    metadatas=[
+                        {"source": c.source, "heading": c.heading, "chunk_index": c.chunk_index, "title": c.title}
+                        for c in part
+                    ],
+                )
+
+    def upsert_units(self, units: Sequence[tuple[str, str, str]], embeddings: np.ndarray) -> None:
+        """Store (unit id, parent chunk id, source) entries; written before their parents (see rag/ingest.py)."""
+        if len(units) != len(embeddings):
+            raise ValueError(f"{len(units)} units but {len(embeddings)} embeddings")
+        for start in range(0, len(units), self._batch):
+            part = units[start : start + self._batch]
+            with self._reachable():
+                self.units.upsert(
+                    ids=[u[0] for u in part],
+                    embeddings=np.asarray(embeddings[start : start + self._batch], dtype=np.float32),
+                    metadatas=[{"parent": u[1], "source": u[2]} for u in part],
                 )
 
     def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks and their units."""
         ids = list(ids)
         for start in range(0, len(ids), self._batch):
+            part = ids[start : start + self._batch]
             with self._reachable():
-                self.collection.delete(ids=ids[start : start + self._batch])
+                self.collection.delete(ids=part)
+                self.units.delete(where={"parent": {"$in": part}})
 
     def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
         offset = 0
@@ -196,6 +224,36 @@ class ChromaVectorStore:
         scores = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=1) * np.linalg.norm(query), 1e-12)
         rows = zip(res["ids"], res["documents"], res["metadatas"], scores, strict=True)
         return [(_to_chunk(cid, text, meta), float(score)) for cid, text, meta, score in rows]
+
+    def query_units(self, embedding: np.ndarray, k: int) -> dict[str, float]:
+        """The best cosine of any unit of each passage among the ``k`` nearest units: parent id -> score."""
+        if k <= 0:
+            return {}
+        vector = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+        with self._reachable():
+            res = self.units.query(query_embeddings=vector, n_results=k, include=["metadatas", "distances"])
+        best: dict[str, float] = {}
+        for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
+            parent = str((meta or {}).get("parent", ""))
+            best[parent] = max(best.get(parent, -1.0), 1.0 - float(dist))
+        return best
+
+    def unit_similarities(self, embedding: np.ndarray, parents: Sequence[str]) -> dict[str, float]:
+        """The best cosine of any unit of each of these passages (for candidates the unit search missed)."""
+        if not parents:
+            return {}
+        with self._reachable():
+            res = self.units.get(where={"parent": {"$in": list(parents)}}, include=["embeddings", "metadatas"])
+        if not res["ids"]:
+            return {}
+        vectors = np.asarray(res["embeddings"], dtype=np.float32)
+        query = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        scores = vectors @ query / np.maximum(np.linalg.norm(vectors, axis=1) * np.linalg.norm(query), 1e-12)
+        best: dict[str, float] = {}
+        for meta, score in zip(res["metadatas"], scores, strict=True):
+            parent = str((meta or {}).get("parent", ""))
+            best[parent] = max(best.get(parent, -1.0), float(score))
+        return best
 
     def count(self) -> int:
         with self._reachable():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,8 +21,19 @@ class Chunk:
     id: str
     text: str
     source: str  # path relative to the ingested root, e.g. "001_d7d9398d42cf6008.txt"
-    heading: str  # heading path, e.g. "Chapitre 34 > 2. Le cycle de vie MLOps"
+    heading: str  # heading path within the document, e.g. "2. Le cycle de vie MLOps > Les étapes clés"
     chunk_index: int
+    title: str = ""  # the document's title: what users see as the source, never the file's hashed name
+
+    @property
+    def path(self) -> str:
+        """Document title and heading path: what the passage is about (the model reads this, not file names)."""
+        return " > ".join(p for p in (self.title, self.heading) if p)
+
+    @property
+    def label(self) -> str:
+        """The source as users should read it: the path, or the file name when the document has no title."""
+        return " > ".join(p for p in (self.title or self.source, self.heading) if p)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,17 @@ class VectorStore(Protocol):
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]: ...
 
     def count(self) -> int: ...
+
+
+@runtime_checkable
+class SupportsUnits(Protocol):
+    """A store that also keeps a vector per passage line (``ChromaVectorStore`` does)."""
+
+    def upsert_units(self, units: Sequence[tuple[str, str, str]], embeddings: np.ndarray) -> None: ...
+
+    def query_units(self, embedding: np.ndarray, k: int) -> dict[str, float]: ...
+
+    def unit_similarities(self, embedding: np.ndarray, parents: Sequence[str]) -> dict[str, float]: ...
 
 
 ChatMessage = tuple[str, str]  # (role, content), role in {"system", "user", "assistant"}

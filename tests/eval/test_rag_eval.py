@@ -36,7 +36,7 @@ RELEASE_PARAMS = {
     "fusion",
     "relevance_floor",
     "chunk_size",
-    "chunk_overlap",
+    "chunk_min_section",
     "corpus_fingerprint",
     "release_id",
     "golden_items",

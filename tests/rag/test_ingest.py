@@ -73,13 +73,21 @@ def _pdf(text: str) -> bytes:
     return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
 
 
-def test_markdown_chunks_keep_heading_path_and_stable_ids() -> None:
-    chunks = split_document(DOC_A, "a.md", chunk_size=120, chunk_overlap=20)
-    assert {c.heading for c in chunks} == {"Chapitre 1 — Le suivi > Dérive", "Chapitre 1 — Le suivi > Registre"}
+@pytest.fixture(autouse=True)
+def _one_passage_per_section(settings: Settings) -> None:
+    """These small documents' sections would share passages (``chunk_min_section``); the tests count them apart."""
+    settings.rag.chunk_min_section = 0
+
+
+def test_markdown_chunks_keep_title_heading_path_and_stable_ids() -> None:
+    chunks = split_document(DOC_A, "a.md", chunk_size=120, min_section=0)
+    assert {c.title for c in chunks} == {"Chapitre 1 — Le suivi"}
+    assert {c.heading for c in chunks} == {"Dérive", "Registre"}
+    assert {c.label for c in chunks} == {"Chapitre 1 — Le suivi > Dérive", "Chapitre 1 — Le suivi > Registre"}
     assert [c.chunk_index for c in chunks] == list(range(len(chunks))) and len(chunks) >= 3
     assert all(len(c.text) <= 120 for c in chunks)
-    assert [c.id for c in chunks] == [c.id for c in split_document(DOC_A, "a.md", 120, 20)]
-    assert {c.id for c in chunks}.isdisjoint(c.id for c in split_document(DOC_A, "b.md", 120, 20))
+    assert [c.id for c in chunks] == [c.id for c in split_document(DOC_A, "a.md", 120, 0)]
+    assert {c.id for c in chunks}.isdisjoint(c.id for c in split_document(DOC_A, "b.md", 120, 0))
 
 
 def test_ingest_indexes_files_with_metadata(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
@@ -115,7 +123,8 @@ def test_modified_file_replaces_its_chunks_only(settings: Settings, counting, tm
     b_after = {k for k, v in after.items() if v[0] == "b.md"}
     assert b_before.isdisjoint(b_after) and all("Kubeflow" not in after[k][3] for k in b_after)
     assert {k for k, v in after.items() if v[0] == "a.md"} == {k for k, v in before.items() if v[0] == "a.md"}
-    assert spy.texts == report.chunks_added == len(b_after) and report.chunks_removed == len(b_before)
+    assert report.chunks_added == len(b_after) and report.chunks_removed == len(b_before)
+    assert spy.texts == report.chunks_added + report.units_added  # each passage and each of its lines, once
 
 
 def test_deleted_file_chunks_are_removed(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
@@ -263,6 +272,7 @@ from rag.store import build_vector_store
 
 settings = Settings(_env_file=None, env="test", data_dir=Path(sys.argv[1]))
 settings.rag.ingest_flush_chunks = 1
+settings.rag.chunk_min_section = 0
 store = build_vector_store(settings, build_embedder(settings))
 upsert, calls = store.upsert, []
 

@@ -104,8 +104,8 @@ def test_messages_delimit_passages_and_question() -> None:
     roles = [role for role, _ in built.messages]
     assert roles == ["system", "user", "assistant", "user"]
     system, user = built.messages[0][1], built.messages[-1][1]
-    assert system == built.system == system_prompt(template, "en")
-    assert "Answer in English" in system and NOT_COVERED["en"] in system
+    assert system == built.system == system_prompt(template, "en") == system_prompt(template, "fr")
+    assert "Answer in English" in user and NOT_COVERED["en"] in user  # the system part is the same for everyone
     assert user.count("<context>") == user.count("</context>") == 1  # the passage could not close the block
     assert user.count("<question>") == user.count("</question>") == 1
     assert "[1] Chapitre 1 > Drift\nLe drift se détecte avec Evidently." in user and "[2] Chapitre 2 > Registre" in user

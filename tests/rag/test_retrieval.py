@@ -9,7 +9,8 @@ import pytest
 
 from genaiops.settings import Settings
 from rag.ingest import ingest
-from rag.retrieval import _rrf, build_retriever, coverage, fold, relevance, tokenize
+from rag.retrieval import _passage_cosine, build_retriever, coverage, relevance
+from rag.text import fold, tokenize
 from rag.types import Chunk, Embedder, EmptyIndexError
 
 PASSAGES = {
@@ -38,11 +39,28 @@ def test_tokenize_folds_accents_stems_and_drops_stopwords() -> None:
     assert tokenize("Donne-moi une recette") == tokenize("recettes")  # request words are not topic words
 
 
-def test_rrf_rewards_agreement_between_rankings() -> None:
-    a, b, c = (Chunk(x, x, "s", "", 0) for x in "abc")
-    fused = _rrf([[(a, 0.9), (b, 0.8)], [(b, 3.0), (c, 2.0)]], k=60)
-    assert [cid for cid, _ in fused] == ["b", "a", "c"]
-    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+def test_a_passage_cosine_is_averaged_with_its_best_line() -> None:
+    assert _passage_cosine(0.2, 0.6) == pytest.approx(0.4)
+    assert _passage_cosine(0.3, None) == 0.3
+    assert _passage_cosine(None, None) is None
+
+
+def test_every_passage_line_has_its_own_vector_and_leaves_with_its_passage(small_index) -> None:  # type: ignore[no-untyped-def]
+    store = small_index.store
+    ids = [c.id for c in store.all_chunks()]
+    assert store.units.count() >= len(ids)
+    query = small_index.embedder.embed_query("archiver les journaux")
+    best = store.query_units(query, 3)
+    assert set(best) <= set(ids) and len(best) >= 1
+    store.delete(ids[:1])
+    assert store.unit_similarities(query, ids[:1]) == {}
+
+
+def test_results_are_ordered_by_the_score_that_decides_the_scope(small_index) -> None:  # type: ignore[no-untyped-def]
+    result = small_index.retrieve("Quel composant archive les journaux la nuit ?", top_k=4)
+    scores = [s.score for s in result.chunks]
+    assert scores == sorted(scores, reverse=True) and result.best_score == scores[0]
+    assert result.chunks[0].chunk.source == "zorblax.md"
 
 
 def test_relevance_is_bounded_and_weighted() -> None:
