@@ -124,6 +124,32 @@ def test_the_stream_carries_the_conversation_id_and_saves_the_turns(
     assert FR_QUESTION in [c for _, c in fake.calls[1].messages]
 
 
+def test_the_conversation_id_is_the_mlflow_trace_session(
+    course_index: tuple[Settings, HybridRetriever], tmp_path: Path
+) -> None:
+    """One conversation can be followed in MLflow: every trace of it has ``mlflow.trace.session`` = its id."""
+    import mlflow
+
+    from genaiops.tracking import mlflow_client
+    from rag.tracing import MlflowTracer
+
+    base, retriever = course_index
+    mlflow_settings = base.mlflow.model_copy(update={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    settings = product_settings(base, tmp_path).model_copy(update={"mlflow": mlflow_settings})
+    tracer = MlflowTracer(settings)
+    with client_for(settings, fake_service(settings, retriever, tracer=tracer)) as client:
+        conversation_id = client.post("/ask", json={"question": FR_QUESTION}).json()["conversation_id"]
+        body = {"question": FOLLOW_UP, "conversation_id": conversation_id}
+        assert client.post("/ask/stream", json=body).status_code == 200
+        client.post("/ask", json={"question": "Qu'est-ce que le MLOps ?"})  # another conversation
+        assert tracer.flush(timeout_s=60)
+    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    traces = mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
+    sessions = [t.info.trace_metadata.get("mlflow.trace.session") for t in traces]
+    assert len(traces) == 3 and sessions.count(conversation_id) == 2
+    assert all(sessions) and len(set(sessions)) == 2
+
+
 @pytest.mark.postgres
 def test_conversations_on_postgres_through_the_api(
     course_index: tuple[Settings, HybridRetriever], tmp_path: Path
