@@ -99,6 +99,7 @@ CLIENT_KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown client key (api.require_api_key on)"},
     403: {"description": "Revoked client key"},
     429: {"description": "Over the key's requests per minute, or the model is busy; see Retry-After"},
+    503: {"description": "Client keys cannot be checked (database down), or the service is unavailable"},
 }
 
 
