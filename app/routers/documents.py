@@ -7,6 +7,7 @@ change the RAG service reloads its index, so the next question already sees it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,17 @@ def _library(request: Request) -> Any:
     return library
 
 
+_FILENAME = re.compile(r'filename="((?:[^"\\]|\\.)*)"|filename=([^;\s]+)')
+
+
+def _sent_name(file: UploadFile) -> str | None:
+    """The file name as the client sent it: the multipart parser drops a Windows path (``C:\\x\\a.md`` ->
+    ``a.md``), which must be refused like any other path, not silently indexed under another name."""
+    match = _FILENAME.search(file.headers.get("content-disposition", ""))
+    raw = (match.group(1) or match.group(2) or "") if match else ""
+    return raw if "\\" in raw or "/" in raw else file.filename
+
+
 @router.post(
     "",
     status_code=201,
@@ -67,7 +79,7 @@ async def upload_document(request: Request, file: UploadFile = File(description=
     limit = request.app.state.settings.api.max_upload_bytes
     data = await file.read(limit + 1)  # one byte more than allowed is enough to refuse it
     try:
-        result = await run_in_threadpool(library.add, file.filename, data)
+        result = await run_in_threadpool(library.add, _sent_name(file), data)
     except DocumentError as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc
     report = result.report
