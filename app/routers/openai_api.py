@@ -187,8 +187,8 @@ def _correction(streamed: str, final: str) -> str:
 def _stream(
     request: Request, rag: Any, question: str, history: list[dict[str, str]], model: str, options: dict[str, Any]
 ) -> StreamingResponse:
-    events = rag.stream(question, history=history)
     try:  # the first event before the status line: bad input, a busy or absent model keep their status
+        events = rag.stream(question, history=history)
         first = _next(events)
     except _RAG_ERRORS as exc:
         raise _api_error(exc) from exc

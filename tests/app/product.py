@@ -64,3 +64,17 @@ def revoke_key(settings: Settings, name: str) -> None:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@contextmanager
+def served(settings: Settings, service: Any) -> Iterator[str]:
+    """The real app under uvicorn on a free 127.0.0.1 port; yields its base URL."""
+    from tests.ui.helpers import ServerThread, free_port
+
+    port = free_port()
+    server = ServerThread(create_app(settings, load_classic=False, rag_service=service), port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
