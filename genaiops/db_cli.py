@@ -76,6 +76,9 @@ def keys_create(
     from_env: str = typer.Option(
         None, "--from-env", metavar="VAR", help="Register the secret in this environment variable instead."
     ),
+    exist_ok: bool = typer.Option(
+        False, "--exist-ok", help="A key of this name already there (not revoked) is fine: print nothing, exit 0."
+    ),
 ) -> None:
     """Create a client key and print it as the last line (only its hash is kept: copy it now).
 
@@ -89,6 +92,10 @@ def keys_create(
         if not secret:
             raise _fail(f"environment variable {from_env} is empty or unset")
     store = _store(ctx)
+    if exist_ok and any(k.name == name and not k.revoked for k in store.list()):
+        store.close()
+        typer.echo(f"key {name!r} already exists", err=True)
+        return
     try:
         record, key = store.create(name, secret)
     except KeyCommandError as exc:

@@ -192,7 +192,9 @@ class UiSettings(BaseModel):
 
     api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API the UI calls.")
     api_key: SecretStr | None = Field(
-        None, description="Client key the UI sends (Bearer) when the API has api.require_api_key on."
+        None,
+        description="Client key the UI sends (Bearer) when the API has api.require_api_key on. docker compose: "
+        "set it in .env (24+ characters, e.g. `openssl rand -hex 24`); init registers it as key 'ui'.",
     )
     port: int = Field(8501, description="Port of the Streamlit server (`genaiops up`).")
     timeout_s: float = Field(10.0, gt=0, description="Limit for the UI's quick API calls (schema, monitoring).")

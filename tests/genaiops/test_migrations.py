@@ -185,3 +185,16 @@ def test_db_upgrade_on_an_unreachable_database_is_one_line(tmp_path: Path, monke
     monkeypatch.setenv("GENAIOPS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 2 and result.output.startswith("error: database unreachable")
+
+
+def test_keys_create_exist_ok_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genaiops.cli import app
+
+    monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("GENAIOPS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("UI_KEY", "ui-secret-from-the-env-0123456789")
+    runner = CliRunner()
+    first = runner.invoke(app, ["keys", "create", "ui", "--from-env", "UI_KEY", "--exist-ok"])
+    assert first.exit_code == 0 and first.stdout.strip().splitlines()[-1] == "ui-secret-from-the-env-0123456789"
+    again = runner.invoke(app, ["keys", "create", "ui", "--from-env", "UI_KEY", "--exist-ok"])
+    assert again.exit_code == 0 and again.stdout == ""
