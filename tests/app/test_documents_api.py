@@ -179,3 +179,20 @@ def test_documents_are_off_without_an_admin_key_configured(
     with client_for(off, fake_service(off, retriever)) as client:
         response = client.get("/documents", headers=ADMIN)
         assert response.status_code == 503 and "GENAIOPS_API__ADMIN_API_KEY" in response.json()["detail"]
+
+
+def test_openapi_documents_every_status_the_new_routes_return(library: tuple[TestClient, Settings, Any]) -> None:
+    client, _, _ = library
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def codes(path: str, method: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert {"201", "401", "413", "415", "422", "503"} <= codes("/documents", "post")
+    assert {"200", "401", "503"} <= codes("/documents", "get")
+    assert {"204", "401", "404", "422", "503"} <= codes("/documents/{document_id}", "delete")
+    assert {"200", "401", "403", "404", "422", "429", "503"} <= codes("/conversations/{conversation_id}", "get")
+    assert {"204", "401", "403", "404", "429", "503"} <= codes("/conversations/{conversation_id}", "delete")
+    for route in ("/ask", "/ask/stream"):
+        assert {"200", "401", "403", "404", "422", "429", "503"} <= codes(route, "post")
+    assert {"200", "400", "401", "403", "404", "429", "503"} <= codes("/v1/chat/completions", "post")
