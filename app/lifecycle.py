@@ -22,8 +22,12 @@ async def startup(
     app: FastAPI, settings: Settings, *, load_rag: bool, load_classic: bool, prebuilt: dict[str, Any] | None = None
 ) -> None:
     """Build each side asked for, unless a prebuilt one was handed in (tests)."""
+    from genaiops.keys import RateLimiter
+
     state = app.state
     prebuilt = prebuilt or {}
+    state.rate_limiter = RateLimiter(settings.api.rate_limit_per_minute)
+    state.schema, state.schema_error = await _build("database schema", _migrate, settings)
     state.rag, state.rag_error = None, "RAG side not loaded in this process"
     state.classic, state.classic_error = None, "classic side not loaded in this process"
     if prebuilt.get("rag") is not None:
@@ -35,12 +39,17 @@ async def startup(
     elif load_classic:
         state.classic, state.classic_error = await _build("classic", _build_classic, settings)
     state.ask_log, state.ask_log_error = await _build("ask log", _build_ask_log, settings, state.rag)
+    state.conversations, state.conversations_error = await _build("conversations", _build_conversations, settings)
+    state.keys, state.keys_error = await _build("client keys", _build_keys, settings)
+    state.documents, state.documents_error = None, state.rag_error
+    if state.rag is not None:
+        state.documents, state.documents_error = await _build("documents", _build_documents, settings, state.rag)
     if state.classic is not None:
         threading.Thread(target=_warm_drift, name="warm-drift", daemon=True).start()
 
 
 async def shutdown(app: FastAPI) -> None:
-    for name in ("classic", "rag", "ask_log"):
+    for name in ("classic", "rag", "ask_log", "conversations", "keys", "documents"):
         service = getattr(app.state, name, None)
         close = getattr(service, "close", None)
         if close is not None:
@@ -77,6 +86,31 @@ def _build_ask_log(settings: Settings, rag_service):  # type: ignore[no-untyped-
 
     embedder = getattr(getattr(rag_service, "retriever", None), "embedder", None)
     return build_ask_log(settings, embedder=embedder)
+
+
+def _migrate(settings: Settings) -> str:
+    """Every table under the migrations (``genaiops db upgrade`` does the same from a shell)."""
+    from genaiops.migrate import upgrade_database
+
+    return upgrade_database(settings)
+
+
+def _build_conversations(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.conversations import build_conversation_store
+
+    return build_conversation_store(settings)
+
+
+def _build_keys(settings: Settings):  # type: ignore[no-untyped-def]
+    from genaiops.keys import build_key_store
+
+    return build_key_store(settings)
+
+
+def _build_documents(settings: Settings, rag_service):  # type: ignore[no-untyped-def]
+    from rag.documents import build_document_library
+
+    return build_document_library(settings, rag_service)
 
 
 def _warm_drift() -> None:

@@ -57,9 +57,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    from app.auth import install_error_handlers
     from app.metrics import install_metrics
     from app.routers import include_routers
 
+    install_error_handlers(app)
     include_routers(app, settings)
     install_metrics(app)
     return app

@@ -27,5 +27,9 @@ echo "init: train"
 genaiops train
 echo "init: prompts push"
 genaiops prompts push
+if [ -n "${GENAIOPS_UI__API_KEY:-}" ]; then
+  echo "init: client key of the UI"
+  genaiops keys create ui --from-env GENAIOPS_UI__API_KEY --exist-ok > /dev/null
+fi
 date -u +%Y-%m-%dT%H:%M:%SZ > "$marker"
 echo "init: done"

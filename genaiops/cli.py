@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "app.cli",
     "ui.cli",
     "genaiops.monitor_cli",
+    "genaiops.db_cli",
 )
 
 

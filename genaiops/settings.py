@@ -191,13 +191,30 @@ class EvalSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_api_key: SecretStr | None = Field(None, description="X-API-Key for /admin/*; unset = admin disabled.")
+    admin_api_key: SecretStr | None = Field(
+        None, description="X-API-Key for /admin/* and /documents; unset = admin disabled."
+    )
+    require_api_key: bool = Field(
+        False,
+        description="Client keys (`genaiops keys create NAME`) required on /ask*, /v1/*, /predict, /feedback and "
+        "/conversations* (Authorization: Bearer KEY or X-API-Key: KEY). Off for `make run`, on in docker-compose.",
+    )
+    rate_limit_per_minute: int = Field(
+        60, ge=0, description="Requests per minute of one client key (429 + Retry-After beyond); 0 = no limit."
+    )
+    max_upload_bytes: int = Field(10_000_000, ge=1, description="Largest file POST /documents accepts (413 beyond).")
+    openai_model_id: str = Field("genaiops-rag", description="The model id /v1/models lists and /v1/* answers as.")
 
 
 class UiSettings(BaseModel):
     """The Streamlit UI: it only speaks HTTP to the API at ``api_url``."""
 
     api_url: str = Field("http://127.0.0.1:8000", description="Base URL of the API the UI calls.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="Client key the UI sends (Bearer) when the API has api.require_api_key on. docker compose: "
+        "set it in .env (24+ characters, e.g. `openssl rand -hex 24`); init registers it as key 'ui'.",
+    )
     port: int = Field(8501, description="Port of the Streamlit server (`genaiops up`).")
     timeout_s: float = Field(10.0, gt=0, description="Limit for the UI's quick API calls (schema, monitoring).")
     ask_timeout_s: float = Field(
@@ -220,7 +237,11 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     data_dir: Path = Field(REPO_ROOT / "var", description="Runtime state: index, MLflow db, models, logs.")
-    database_url: str | None = Field(None, description="Prediction/ask log; default sqlite:///<data_dir>/genaiops.db.")
+    database_url: str | None = Field(
+        None,
+        description="Prediction/ask log, conversations, client keys, uploaded documents; default "
+        "sqlite:///<data_dir>/genaiops.db. Migrated at start-up and by `genaiops db upgrade`.",
+    )
     log_level: str = "INFO"
     api_url: str | None = Field(
         None, description="GENAIOPS_API_URL: shorthand for ui.api_url, the API the Streamlit UI calls."

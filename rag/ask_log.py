@@ -53,6 +53,7 @@ def ask_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None) ->
         sa.Column("rating", sa.String(8)),
         sa.Column("comment", sa.Text),
         sa.Column("feedback_ts", sa.DateTime(timezone=True)),
+        sa.Column("conversation_id", sa.String(64), index=True),  # migration 0002; None for stateless asks
     )
 
 
@@ -65,7 +66,12 @@ def decode_embedding(blob: bytes | None) -> np.ndarray | None:
 
 
 def ask_row(
-    question: str, answer: Answer, question_embedding: Any = None, *, top_score: float | None = None
+    question: str,
+    answer: Answer,
+    question_embedding: Any = None,
+    *,
+    top_score: float | None = None,
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
     """The table row for one answer; ``top_score`` defaults to the best source score."""
     scores = [s.score for s in answer.sources]
@@ -93,6 +99,7 @@ def ask_row(
         "prompt_name": answer.prompt_name,
         "prompt_version": answer.prompt_version,
         "model": answer.model,
+        "conversation_id": conversation_id,
     }
 
 
@@ -128,10 +135,17 @@ class AskLog(BatchWriter):
         self.embedder = embedder
 
     def record(
-        self, question: str, answer: Answer, question_embedding: Any = None, *, top_score: float | None = None
+        self,
+        question: str,
+        answer: Answer,
+        question_embedding: Any = None,
+        *,
+        top_score: float | None = None,
+        conversation_id: str | None = None,
     ) -> None:
         """Queue one answered question (never raises on a slow database; see ``BatchWriter.append``)."""
-        self.append([ask_row(question, answer, question_embedding, top_score=top_score)])
+        row = ask_row(question, answer, question_embedding, top_score=top_score, conversation_id=conversation_id)
+        self.append([row])
 
     def prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         missing = [r for r in rows if r["question_embedding"] is None]
@@ -160,8 +174,10 @@ class AskLog(BatchWriter):
 
 
 def build_ask_log(settings: Settings, embedder: Embedder | None = None) -> AskLog:
+    from genaiops.migrate import upgrade_database
+
     assert settings.database_url is not None
-    settings.ensure_dirs()
+    upgrade_database(settings)  # an ask log made before migrations gets its conversation_id column
     c = settings.classic  # the two request logs share the writer knobs
     return AskLog(
         make_engine(settings.database_url),
@@ -222,6 +238,9 @@ def count_asks(source: Settings | Engine, table_name: str | None = None) -> int:
 
 def _engine_and_table(source: Settings | Engine, table_name: str | None) -> tuple[Engine, sa.Table, bool]:
     if isinstance(source, Settings):
+        from genaiops.migrate import upgrade_database
+
         assert source.database_url is not None
+        upgrade_database(source)
         return make_engine(source.database_url), ask_table(table_name or source.monitoring.ask_log_table), True
     return source, ask_table(table_name or DEFAULT_TABLE), False

@@ -17,12 +17,14 @@ store (tests, notebooks) gets no trace rather than having its tracking URI switc
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,7 +34,20 @@ from rag.types import Answer, ChatMessage
 log = logging.getLogger(__name__)
 
 SNIPPET_CHARS = 300  # passage text kept in a retrieve span: enough to recognise it, small enough to store
+# The conversation the current request belongs to: set by the API around a RagService call, read by
+# ``MlflowTracer.record`` on the request's thread, written as ``mlflow.trace.session`` metadata.
+_SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("genaiops_trace_session", default=None)
 STATS = ("queued", "sampled_out", "dropped_full", "dropped_unreachable", "dropped_other_store", "exported", "failed")
+
+
+@contextlib.contextmanager
+def trace_session(conversation_id: str | None) -> Iterator[None]:
+    """Traces recorded inside this block belong to ``conversation_id`` (MLflow groups them as a session)."""
+    token = _SESSION.set(conversation_id)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
 
 
 class Tracer(Protocol):
@@ -76,6 +91,7 @@ class TraceRecord:
     stream: bool
     end_ns: int
     error: str | None = None  # why the request failed, when it did
+    session: str | None = None  # the conversation id (``trace_session``), when there is one
 
 
 class MlflowTracer:
@@ -128,7 +144,9 @@ class MlflowTracer:
             if self._stop.is_set() or self._rng() >= self.sample_rate:
                 self._count("sampled_out")
                 return False
-            item = TraceRecord(answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns(), error)
+            item = TraceRecord(
+                answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns(), error, _SESSION.get()
+            )
             self._queue.put_nowait(item)
         except queue.Full:
             self._count("dropped_full")
@@ -265,6 +283,8 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
         start_time_ns=start,
     )
     trace_id, parent = root.trace_id, root.span_id
+    if item.session:
+        _set_session(trace_id, item.session)
 
     def child(
         name: str, kind: str, begin: int, finish: int, inputs: Any, outputs: Any, attributes: dict, status: str = "OK"
@@ -308,6 +328,16 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
         outputs = {"error": item.error, "mode": mode}
     client.end_trace(trace_id, outputs=outputs, status=status, end_time_ns=end)
     return trace_id
+
+
+def _set_session(trace_id: str, session: str) -> None:
+    """``mlflow.trace.session`` metadata, as ``mlflow.update_current_trace(session_id=...)`` sets it."""
+    from mlflow.tracing.constant import TraceMetadataKey
+    from mlflow.tracing.trace_manager import InMemoryTraceManager
+
+    with InMemoryTraceManager.get_instance().get_trace(trace_id) as trace:
+        if trace is not None:
+            trace.info.trace_metadata[TraceMetadataKey.TRACE_SESSION] = session
 
 
 def build_tracer(settings: Settings) -> Tracer:

@@ -1,8 +1,11 @@
 """Chat page (the entry of the multipage app): questions about the course, answers streamed with sources.
 
-The conversation lives in ``st.session_state.messages`` and is sent as ``history``. Each answer is
-streamed from ``/ask/stream`` and then replaced by the final ``done`` answer, because the API's
-grounding guard may have switched to an extractive answer after the tokens were sent.
+Conversations are kept by the API: the first answer names its ``conversation_id``, which goes in
+the page URL (``?c=ID``), so a refresh or a shared link reopens it from ``GET /conversations/{id}``;
+later questions send that id and the server supplies the earlier turns. The sidebar lists past
+conversations and starts new ones. Each answer is streamed from ``/ask/stream`` and then replaced
+by the final ``done`` answer, because the API's grounding guard may have switched to an extractive
+answer after the tokens were sent.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from typing import Any
 
 import streamlit as st
 
-from ui.chat import history_of, snippet, source_title, status_line
+from ui.chat import conversation_label, history_of, messages_from_turns, snippet, source_title, status_line
 from ui.client import ApiClient, ApiError, describe_detail
-from ui.common import page_setup, show_error
+from ui.common import fetch, page_setup, show_error
+
+PARAM = "c"  # the conversation id in the page URL
 
 
 def render_details(api: ApiClient, msg: dict[str, Any]) -> None:
@@ -31,7 +36,7 @@ def render_details(api: ApiClient, msg: dict[str, Any]) -> None:
 
 
 def _feedback(api: ApiClient, msg: dict[str, Any]) -> None:
-    request_id = msg["answer"].get("request_id")
+    request_id = (msg.get("answer") or {}).get("request_id") or msg.get("request_id")
     if not request_id:
         return
     value = st.feedback("thumbs", key=f"feedback_{request_id}")
@@ -55,14 +60,18 @@ def render(api: ApiClient, msg: dict[str, Any]) -> None:
         st.markdown(msg["content"])
         if msg.get("answer"):
             render_details(api, msg)
+        elif msg.get("request_id"):  # reopened from the server: the text and the thumbs
+            _feedback(api, msg)
 
 
-def stream_answer(api: ApiClient, question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+def stream_answer(
+    api: ApiClient, question: str, history: list[dict[str, str]], conversation_id: str | None = None
+) -> dict[str, Any]:
     """Stream the tokens into the page, then show the final answer; returns the message to keep."""
     outcome: dict[str, Any] = {}
 
     def tokens():  # type: ignore[no-untyped-def]
-        for event in api.ask_stream(question, history):
+        for event in api.ask_stream(question, history, conversation_id):
             if event.event == "token":
                 yield str(event.data.get("text", ""))
             elif event.event == "done":
@@ -87,27 +96,69 @@ def stream_answer(api: ApiClient, question: str, history: list[dict[str, str]]) 
     return {"role": "assistant", "content": done.get("answer", ""), "answer": done}
 
 
+def open_conversation(api: ApiClient, messages: list[dict[str, Any]]) -> None:
+    """Load the conversation named in the URL when the session does not hold it yet (a refresh, a link)."""
+    wanted = st.query_params.get(PARAM)
+    if not wanted or st.session_state.get("conversation_id") == wanted:
+        return
+    found = fetch(lambda: api.conversation(wanted))
+    messages.clear()
+    if found is None:  # unknown or another key's: start afresh (the error is shown)
+        st.session_state["conversation_id"] = None
+        del st.query_params[PARAM]
+        return
+    messages.extend(messages_from_turns(found["turns"]))
+    st.session_state["conversation_id"] = wanted
+
+
+def sidebar(api: ApiClient, messages: list[dict[str, Any]]) -> None:
+    """New conversation, and the past ones (most recent first) to reopen."""
+    current = st.session_state.get("conversation_id")
+    if st.sidebar.button("New conversation", disabled=not messages):
+        messages.clear()
+        st.session_state["conversation_id"] = None
+        st.query_params.clear()
+        st.rerun()
+    try:
+        past = api.conversations()
+    except ApiError as exc:
+        st.sidebar.caption(f"Past conversations unavailable: {exc.message}")
+        return
+    if past:
+        st.sidebar.subheader("Conversations")
+    for conversation in past[:30]:
+        label = conversation_label(conversation)
+        if conversation["id"] == current:
+            st.sidebar.markdown(f"**▸ {label}**")
+        elif st.sidebar.button(label, key=f"conv_{conversation['id']}"):
+            st.query_params[PARAM] = conversation["id"]
+            st.rerun()
+
+
 client = page_setup("Chat", "💬")
 st.title("Ask the MLOps course")
 st.caption("Answers come from the course only, with their sources. French or English.")
 messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
+open_conversation(client, messages)
+sidebar(client, messages)
 
 for message in messages:
     render(client, message)
 
 if question := st.chat_input("Ask a question about the course"):
-    history = history_of(messages)
+    conversation_id = st.session_state.get("conversation_id")
+    history = [] if conversation_id else history_of(messages)  # the server keeps a known conversation's turns
     messages.append({"role": "user", "content": question})
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        reply = stream_answer(client, question, history)
+        reply = stream_answer(client, question, history, conversation_id)
         if reply.get("error"):
             st.error(reply["error"])
         else:
             render_details(client, reply)
     messages.append(reply)
-
-if messages and st.sidebar.button("New conversation"):
-    messages.clear()
-    st.rerun()
+    new_id = (reply.get("answer") or {}).get("conversation_id")
+    if new_id and new_id != conversation_id:  # the first answer: put the conversation in the URL
+        st.session_state["conversation_id"] = new_id
+        st.query_params[PARAM] = new_id

@@ -52,3 +52,24 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     plain = " ".join(_TAG.sub(" ", text).split())
     cut = plain[:limit] + ("…" if len(plain) > limit else "")
     return _MARKDOWN.sub(r"\\\g<0>", cut)
+
+
+def messages_from_turns(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A conversation read back from ``GET /conversations/{id}`` as the chat's messages.
+
+    A reopened answer keeps its ``request_id`` (the thumbs still work) but not its sources: the
+    server keeps the turns' text, the ask log and the traces keep the rest.
+    """
+    messages: list[dict[str, Any]] = []
+    for turn in turns:
+        message: dict[str, Any] = {"role": turn["role"], "content": turn["content"]}
+        if turn["role"] == "assistant" and turn.get("request_id"):
+            message["request_id"] = turn["request_id"]
+        messages.append(message)
+    return messages
+
+
+def conversation_label(conversation: dict[str, Any], limit: int = 48) -> str:
+    """The sidebar button of a past conversation: its title (the first question), cut short."""
+    title = " ".join(str(conversation.get("title") or "(untitled)").split())
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"

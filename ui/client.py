@@ -107,16 +107,21 @@ def describe_detail(detail: Any) -> str:
 class ApiClient:
     """Calls of the API; one per UI session (``session_client``), closed with the session."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, ask_timeout_s: float = 180.0) -> None:
+    def __init__(
+        self, base_url: str, timeout_s: float = 10.0, ask_timeout_s: float = 180.0, api_key: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.ask_timeout_s = ask_timeout_s
-        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5)))
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None  # the client key (ui.api_key)
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5))
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiClient:
         ui = settings.ui
-        return cls(ui.api_url, ui.timeout_s, ui.ask_timeout_s)
+        key = ui.api_key.get_secret_value() if ui.api_key is not None else None
+        return cls(ui.api_url, ui.timeout_s, ui.ask_timeout_s, key)
 
     def close(self) -> None:
         self._http.close()
@@ -164,7 +169,9 @@ class ApiClient:
                 status,
             )
         text = describe_detail(detail) or response.reason_phrase
-        if status == 503:
+        if status == 401 and path != "/documents" and not path.startswith("/documents/"):
+            message = f"The API needs a client key: set GENAIOPS_UI__API_KEY ({text})"
+        elif status == 503:
             message = f"The API cannot serve {path} right now: {text}"
         elif status >= 500:
             message = f"The API failed on {method} {path} (HTTP {status}): {text}"
@@ -192,9 +199,16 @@ class ApiClient:
         body = {"question": question, "history": history or []}
         return self._json("POST", "/ask", json=body, timeout=self.ask_timeout_s)
 
-    def ask_stream(self, question: str, history: list[dict[str, str]] | None = None) -> Iterator[StreamEvent]:
-        """Events of ``POST /ask/stream``; raises ``ApiError`` before the first event or mid-stream."""
-        body = {"question": question, "history": history or []}
+    def ask_stream(
+        self, question: str, history: list[dict[str, str]] | None = None, conversation_id: str | None = None
+    ) -> Iterator[StreamEvent]:
+        """Events of ``POST /ask/stream``; raises ``ApiError`` before the first event or mid-stream.
+
+        With ``conversation_id`` the server continues that conversation from its own turns.
+        """
+        body: dict[str, Any] = {"question": question, "history": history or []}
+        if conversation_id:
+            body["conversation_id"] = conversation_id
         path = "/ask/stream"
         try:
             with self._http.stream("POST", path, json=body, timeout=self.ask_timeout_s) as response:
@@ -210,6 +224,28 @@ class ApiClient:
         if comment:
             body["comment"] = comment
         return self._json("POST", "/feedback", json=body)
+
+    # -- conversations -----------------------------------------------------------------------
+    def conversations(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/conversations")
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/conversations/{conversation_id}")
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._request("DELETE", f"/conversations/{conversation_id}")
+
+    # -- documents (admin key) ---------------------------------------------------------------
+    def documents(self, admin_key: str) -> list[dict[str, Any]]:
+        return self._json("GET", "/documents", headers={"X-API-Key": admin_key})
+
+    def upload_document(self, admin_key: str, name: str, data: bytes) -> dict[str, Any]:
+        return self._json(
+            "POST", "/documents", files={"file": (name, data)}, headers={"X-API-Key": admin_key}, timeout=300.0
+        )
+
+    def delete_document(self, admin_key: str, document_id: str) -> None:
+        self._request("DELETE", f"/documents/{document_id}", headers={"X-API-Key": admin_key})
 
     # -- classic model -----------------------------------------------------------------------
     def predict_schema(self) -> dict[str, Any]:

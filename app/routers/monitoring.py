@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.auth import CLIENT_KEY_RESPONSES, require_client
 from app.deps import SettingsDep
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ def _metrics(request: Request) -> Any:
     return getattr(request.app.state, "metrics", None)
 
 
-@router.post("/feedback", response_model=FeedbackResponse, responses={404: {}, 503: {"description": "no ask log"}})
+@router.post(
+    "/feedback",
+    response_model=FeedbackResponse,
+    dependencies=[Depends(require_client)],
+    responses={**CLIENT_KEY_RESPONSES, 404: {}, 503: {"description": "no ask log"}},
+)
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, str]:
     """Thumbs up / down (and an optional comment) on an answer; an unknown ``request_id`` is a 404."""
     ask_log = getattr(request.app.state, "ask_log", None)

@@ -93,7 +93,7 @@ def sse(text: str) -> list[tuple[str, dict[str, Any]]]:
 @pytest.mark.slow
 @pytest.mark.llm
 def test_ask_answers_with_the_documented_shape(asked: dict[str, Any]) -> None:
-    assert set(asked) == ANSWER_KEYS
+    assert set(asked) == ANSWER_KEYS | {"conversation_id"}
     assert re.fullmatch(r"[0-9a-f]{32}", asked["request_id"])
     assert asked["mode"] in {"generative", "extractive"} and asked["grounded"] is True
     assert asked["prompt"] == {"name": "rag_answer", "version": "1"}
@@ -150,7 +150,7 @@ def test_stream_sends_tokens_then_the_ask_body(client: TestClient) -> None:
         events = sse(r.read().decode())
     *tokens, (last, body) = events
     assert tokens and all(name == "token" and set(data) == {"text"} for name, data in tokens)
-    assert last == "done" and set(body) == ANSWER_KEYS
+    assert last == "done" and set(body) == ANSWER_KEYS | {"conversation_id"}
     assert body["mode"] in {"generative", "extractive"} and body["grounded"] and body["tokens"] == len(tokens)
     assert all(set(s) == SOURCE_KEYS for s in body["sources"])
 

@@ -19,7 +19,7 @@ from tests.deploy.helpers import COMPOSE_FILE, TEST_PASSWORD, compose_config
 
 EXPECTED_SERVICES = {"api", "ui", "mlflow", "postgres", "chroma", "ollama", "ollama-pull", "init"}
 ONE_SHOTS = {"init", "ollama-pull"}
-SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|PRIVATE_KEY)$", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(?<!REQUIRE_)(PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|PRIVATE_KEY)$", re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"://[^:/@\s\"']+:([^@\s\"']+)@")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+]([^}]*))?\}")
 
@@ -176,6 +176,7 @@ def test_app_containers_get_valid_settings_for_every_server_backend(
     assert settings.database_url is not None and settings.database_url.startswith("postgresql+psycopg://")
     assert settings.ui.api_url == "http://api:8000"
     assert str(settings.data_dir) == "/data"
+    assert settings.api.require_api_key is True  # client keys on in production (off for `make run`)
 
 
 def test_every_genaiops_variable_in_the_file_is_a_setting(envgen: Any) -> None:

@@ -168,3 +168,10 @@ def test_init_stops_at_the_first_failure_and_leaves_no_marker(fake_cli: Path, tm
 def test_init_refuses_an_unknown_mode(fake_cli: Path, tmp_path: Path) -> None:
     result, calls = _init(fake_cli, tmp_path, INIT_MODE="sometimes")
     assert result.returncode == 2 and "INIT_MODE" in result.stderr and calls == []
+
+
+def test_init_registers_the_ui_key_when_one_is_set(fake_cli: Path, tmp_path: Path) -> None:
+    result, calls = _init(fake_cli, tmp_path, GENAIOPS_UI__API_KEY="ui-key-0123456789abcdef01234567")
+    assert result.returncode == 0, result.stderr
+    assert calls == ["ingest", "train", "prompts push", "keys create ui --from-env GENAIOPS_UI__API_KEY --exist-ok"]
+    assert "ui-key-0123456789abcdef01234567" not in result.stdout + result.stderr

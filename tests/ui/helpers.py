@@ -19,6 +19,7 @@ PAGES = {
     "predict": UI_DIR / "pages" / "1_Predict.py",
     "monitoring": UI_DIR / "pages" / "2_Monitoring.py",
     "prompts": UI_DIR / "pages" / "3_Prompts_and_eval.py",
+    "documents": UI_DIR / "pages" / "4_Documents.py",
 }
 MAX_TOKENS = 40  # enough for a sentence with a citation, short enough for 2 shared cores
 TOP_K = 2  # passages in the prompt: prompt evaluation dominates an answer's time on CPU

@@ -1,0 +1,108 @@
+"""``POST /documents``, ``GET /documents``, ``DELETE /documents/{document_id}``: the indexed corpus,
+managed without a shell. Behind the admin key (``X-API-Key``, as ``/admin/*``).
+
+The work is ``rag.documents.DocumentLibrary`` (same ingestion as ``genaiops ingest``); after a
+change the RAG service reloads its index, so the next question already sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from app.routers.admin import require_admin
+from rag.documents import DocumentError
+
+router = APIRouter(
+    prefix="/documents",
+    tags=["documents"],
+    dependencies=[Depends(require_admin)],
+    responses={401: {"description": "Missing or wrong X-API-Key"}, 503: {"description": "Admin off / no RAG"}},
+)
+
+
+class DocumentPublic(BaseModel):
+    document_id: str
+    source: str
+    chunks: int
+    size_bytes: int | None = Field(description="File size; None for a `genaiops ingest` file no longer on disk.")
+    added_at: datetime | None
+    uploaded: bool = Field(description="True: uploaded here; False: indexed by `genaiops ingest`.")
+
+
+class UploadResponse(BaseModel):
+    document_id: str
+    source: str
+    chunks: int
+    chunks_added: int
+    chunks_removed: int
+    changed: bool = Field(description="False when the same file was already indexed: nothing was re-embedded.")
+
+
+def _library(request: Request) -> Any:
+    library = getattr(request.app.state, "documents", None)
+    if library is None:
+        reason = getattr(request.app.state, "documents_error", None) or request.app.state.rag_error
+        raise HTTPException(503, detail=f"documents unavailable: {reason}")
+    return library
+
+
+_FILENAME = re.compile(r'filename="((?:[^"\\]|\\.)*)"|filename=([^;\s]+)')
+
+
+def _sent_name(file: UploadFile) -> str | None:
+    """The file name as the client sent it: the multipart parser drops a Windows path (``C:\\x\\a.md`` ->
+    ``a.md``), which must be refused like any other path, not silently indexed under another name."""
+    match = _FILENAME.search(file.headers.get("content-disposition", ""))
+    raw = (match.group(1) or match.group(2) or "") if match else ""
+    return raw if "\\" in raw or "/" in raw else file.filename
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=UploadResponse,
+    responses={
+        413: {"description": "Larger than api.max_upload_bytes"},
+        415: {"description": "Not a .md, .txt or .pdf file"},
+        422: {"description": "No file, a name with a path, empty, not UTF-8, a PDF without text"},
+    },
+)
+async def upload_document(request: Request, file: UploadFile = File(description=".md, .txt or .pdf")) -> Any:
+    """Index one file (re-uploading the same file changes nothing; a new version replaces its chunks)."""
+    library = _library(request)
+    limit = request.app.state.settings.api.max_upload_bytes
+    data = await file.read(limit + 1)  # one byte more than allowed is enough to refuse it
+    try:
+        result = await run_in_threadpool(library.add, _sent_name(file), data)
+    except DocumentError as exc:
+        raise HTTPException(exc.status, detail=str(exc)) from exc
+    report = result.report
+    return UploadResponse(
+        document_id=result.document.document_id,
+        source=result.document.source,
+        chunks=result.document.chunks,
+        chunks_added=report.chunks_added,
+        chunks_removed=report.chunks_removed,
+        changed=result.changed,
+    )
+
+
+@router.get("", response_model=list[DocumentPublic])
+async def list_documents(request: Request) -> Any:
+    """Every indexed document: chunks, size and when it was added."""
+    library = _library(request)
+    return [DocumentPublic(**vars(d)) for d in await run_in_threadpool(library.list)]
+
+
+@router.delete("/{document_id}", status_code=204, responses={404: {"description": "No document with this id"}})
+async def delete_document(request: Request, document_id: str = Path(min_length=1, max_length=64)) -> None:
+    """Remove the document's chunks: it is no longer retrieved nor cited."""
+    library = _library(request)
+    if await run_in_threadpool(library.remove, document_id) is None:
+        raise HTTPException(404, detail=f"unknown document {document_id!r}: see GET /documents")
