@@ -38,6 +38,7 @@ async def startup(
         state.classic, state.classic_error = prebuilt["classic"], None
     elif load_classic:
         state.classic, state.classic_error = await _build("classic", _build_classic, settings)
+    state.scheduler = _build_scheduler(app, settings) if state.rag is not None else None
     state.ask_log, state.ask_log_error = await _build("ask log", _build_ask_log, settings, state.rag)
     state.conversations, state.conversations_error = await _build("conversations", _build_conversations, settings)
     state.keys, state.keys_error = await _build("client keys", _build_keys, settings)
@@ -49,6 +50,11 @@ async def startup(
 
 
 async def shutdown(app: FastAPI) -> None:
+    """Stop generations (their streams end with an error event), then close and flush every service."""
+    scheduler = getattr(app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.drain()
+        scheduler.close()
     for name in ("classic", "rag", "ask_log", "conversations", "keys", "documents"):
         service = getattr(app.state, name, None)
         close = getattr(service, "close", None)
@@ -66,6 +72,19 @@ async def _build(name: str, builder, settings: Settings, *args):  # type: ignore
     except Exception as exc:  # noqa: BLE001 - a side that cannot start is reported, not fatal
         log.exception("the %s side could not start", name)
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _build_scheduler(app: FastAPI, settings: Settings):  # type: ignore[no-untyped-def]
+    """Admission control in front of the model: as many generations as it has slots, a bounded queue."""
+    from rag.serving import Admission, AnswerScheduler
+
+    llm = settings.llm
+    capacity = max(1, int(getattr(app.state.rag.llm, "parallel", 1)))
+    observer = getattr(getattr(app.state, "metrics", None), "llm", None)
+    admission = Admission(capacity, llm.max_queue, llm.max_wait_s, llm.service_time_s)
+    if observer is not None:
+        admission.observer = observer
+    return AnswerScheduler(app.state.rag, admission)
 
 
 def _build_rag(settings: Settings):  # type: ignore[no-untyped-def]

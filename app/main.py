@@ -57,7 +57,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    from app.auth import install_error_handlers
+    from app.errors import install_error_handlers
     from app.metrics import install_metrics
     from app.routers import include_routers
 

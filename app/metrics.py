@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as pfi_metrics
 
@@ -51,6 +51,7 @@ class ApiMetrics:
         self.rag_check_regressed = Gauge(
             "genaiops_rag_check_regressed", "1 when this RAG check regressed.", ["check"], registry=registry
         )
+        self.llm = LlmMetrics(registry)
 
     def observe_classic(self, summary: dict[str, Any]) -> None:
         current = summary.get("current")
@@ -79,6 +80,46 @@ class ApiMetrics:
             done = _done_event(body.decode("utf-8", errors="replace"))
             if done is not None:
                 self.asks.labels(str(done.get("mode"))).inc()
+
+
+class LlmMetrics:
+    """What the answer scheduler reports (``rag.serving.Observer``): queue, slots, refusals, speed."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.waiting = Gauge("genaiops_llm_queue_depth", "Questions waiting for a generation slot.", registry=registry)
+        self.active = Gauge("genaiops_llm_active_generations", "Generations running now.", registry=registry)
+        self.rejections = Counter(
+            "genaiops_llm_rejections",
+            "Questions refused by admission control, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "genaiops_llm_time_to_first_token_seconds",
+            "From the question to the first generated token (retrieval and waiting included).",
+            buckets=(0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 30, 60),
+            registry=registry,
+        )
+        self.speed = Histogram(
+            "genaiops_llm_tokens_per_second",
+            "Tokens per second of each generation, from its slot to its last token.",
+            buckets=(1, 2, 5, 10, 15, 20, 30, 40, 60, 80, 120),
+            registry=registry,
+        )
+
+    def queue(self, waiting: int, active: int) -> None:
+        self.waiting.set(waiting)
+        self.active.set(active)
+
+    def rejected(self, reason: str) -> None:
+        self.rejections.labels(reason).inc()
+
+    def first_token(self, seconds: float) -> None:
+        self.ttft.observe(seconds)
+
+    def generated(self, tokens: int, seconds: float) -> None:
+        if seconds > 0:
+            self.speed.observe(tokens / seconds)
 
 
 def _label(prediction: Any) -> str:

@@ -114,6 +114,24 @@ class LlmSettings(BaseModel):
     ollama_base_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "qwen2.5:1.5b-instruct"
     timeout_s: float = Field(60.0, gt=0, description="Per-request limit for a server LLM backend.")
+    parallel: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Generations served at once: llama-server's parallel slots (continuous batching), or the "
+        "parallel requests the Ollama server accepts (OLLAMA_NUM_PARALLEL). In-process llama.cpp serves one.",
+    )
+    max_queue: int = Field(
+        16, ge=0, description="Questions waiting for the model beyond the running ones; more get 429 + Retry-After."
+    )
+    max_wait_s: float = Field(
+        45.0,
+        gt=0,
+        description="Longest expected wait (from the measured generation time) before a question is refused with 429.",
+    )
+    service_time_s: float = Field(
+        8.0, gt=0, description="Generation time assumed until one is measured (sets the first Retry-After values)."
+    )
 
 
 class MlflowSettings(BaseModel):

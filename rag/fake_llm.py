@@ -37,6 +37,7 @@ class FakeChatModel:
     delay_s: float = 0.0
     name: str = "fake-chat-model"
     backend: str = "fake"
+    parallel: int = 1  # generations it serves at once (the scheduler's capacity)
     calls: list[FakeCall] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -2,14 +2,13 @@
 
 Steps: validate -> screen injection -> retrieve -> refuse when out of scope -> prompt -> generate ->
 grounding guard -> citations. The API, the CLI and the evaluation all go through ``RagService``,
-so they answer identically. Generation for a stream runs in a producer thread that always runs to
-its end (bounded by max_tokens), so a client that disconnects never leaves llama.cpp's lock held.
+so they answer identically: the CLI and the evaluation call ``ask`` in their own thread, the API
+goes through ``rag.serving.AnswerScheduler`` (admission control, generation on its own executor).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -62,12 +61,16 @@ def validate_question(question: str, top_k: int | None, max_chars: int) -> str:
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """One request on its way: what was asked, what was found, and the prompt or the final answer."""
+
     request_id: str
     question: str
     lang: Lang
     started: float
     timings: dict[str, float]
+    top_k: int | None = None
+    stream: bool = False
     final: Answer | None = None  # set when no generation is needed (refusals)
     prompt: BuiltPrompt | None = None
     stopped: str = ""  # why generation was cut short, if it was
@@ -123,18 +126,20 @@ class RagService:
             close()
 
     # -- answering ---------------------------------------------------------------------------
+    # ``prepare`` -> ``tokens`` -> ``complete`` are the three steps; ``ask`` and ``stream`` run them in the
+    # caller's thread (CLI, evaluation), ``rag.serving.AnswerScheduler`` runs them under admission control
+    # with the generation on its own executor (the API).
     def ask(self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None) -> Answer:
-        """The whole answer at once (CLI, evaluation, ``POST /ask``)."""
-        plan = self._prepare(question, top_k, history)
+        """The whole answer at once (CLI, evaluation)."""
+        plan = self.prepare(question, top_k, history)
         if plan.final is not None:
-            return self._traced(plan, plan.final, top_k)
-        assert plan.prompt is not None
+            return self.complete_fixed(plan)
         try:
-            pieces = list(self._generate(plan))
+            pieces = list(self.tokens(plan))
         except LlmUnavailableError as exc:
-            self._traced_failure(plan, exc, top_k)
+            self.fail(plan, exc)
             raise
-        return self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k)
+        return self.complete(plan, "".join(pieces), len(pieces))
 
     def stream(
         self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None
@@ -143,27 +148,29 @@ class RagService:
 
         Validation, an empty index and retrieval errors raise before the first event is produced.
         """
-        plan = self._prepare(question, top_k, history)
+        plan = self.prepare(question, top_k, history, stream=True)
         if plan.final is not None:
-            yield {"event": "done", "data": answer_to_dict(self._traced(plan, plan.final, top_k, stream=True))}
+            yield {"event": "done", "data": answer_to_dict(self.complete_fixed(plan))}
             return
         pieces: list[str] = []
         try:
-            for piece in self._generate(plan):
+            for piece in self.tokens(plan):
                 pieces.append(piece)
                 yield {"event": "token", "data": {"text": piece}}
         except LlmUnavailableError as exc:
-            self._traced_failure(plan, exc, top_k, stream=True, tokens=len(pieces))
+            self.fail(plan, exc, tokens=len(pieces))
             if not pieces:
                 raise
             yield {"event": "error", "data": {"detail": str(exc)}}
             return
-        answer = self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k, stream=True)
-        yield {"event": "done", "data": answer_to_dict(answer)}
+        yield {"event": "done", "data": answer_to_dict(self.complete(plan, "".join(pieces), len(pieces)))}
 
-    def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None) -> _Plan:
+    def prepare(
+        self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None, stream: bool = False
+    ) -> Plan:
+        """Validate, screen and retrieve: a plan that either already holds its answer (``final``) or a prompt."""
         question = validate_question(question, top_k, self.settings.rag.max_question_chars)
-        plan = _Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {})
+        plan = Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {}, top_k, stream)
         if looks_like_injection(question):
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
@@ -177,6 +184,48 @@ class RagService:
         budget = self._context_budget(question, turns)
         plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
         return plan
+
+    def tokens(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[str]:
+        """The generation's pieces of text, stopped early on a loop, a ramble or ``cancel`` (client gone).
+
+        The backend's stream is consumed and closed in the caller's thread, so stopping here frees the
+        model at the next token (llama.cpp's lock, the server's slot, the Ollama request).
+        """
+        assert plan.prompt is not None
+        started = time.perf_counter()
+        generation = self.llm.stream(plan.prompt.messages)
+        text = ""
+        try:
+            for piece in generation:
+                plan.timings.setdefault("first_token", _ms(plan.started))
+                text += piece
+                yield piece
+                plan.stopped = runaway(text)
+                if plan.stopped:  # a loop or a ramble: stop paying for tokens that will be discarded
+                    break
+                if cancel is not None and cancel.is_set():
+                    plan.stopped = "cancelled"
+                    break
+        finally:
+            close = getattr(generation, "close", None)
+            if close is not None:
+                close()
+            plan.timings["generate"] = round((time.perf_counter() - started) * 1000, 1)
+
+    def complete(self, plan: Plan, generated: str, n_pieces: int) -> Answer:
+        """Guard the generation (grounded, extractive or refusal), trace it and return the answer."""
+        return self._traced(plan, self._finish(plan, generated, n_pieces))
+
+    def complete_fixed(self, plan: Plan) -> Answer:
+        """The answer of a plan that needed no generation (refusal, injection), traced."""
+        assert plan.final is not None
+        return self._traced(plan, plan.final)
+
+    def fail(self, plan: Plan, exc: Exception, tokens: int = 0) -> None:
+        """A failed generation is traced too (status ERROR, the reason): an outage shows in the traces."""
+        attempt = self._fixed(plan, "", "refusal", list(plan.prompt.passages) if plan.prompt is not None else [])
+        attempt.tokens = tokens
+        self._traced(plan, attempt, error=str(exc))
 
     def retrieve(self, question: str, turns: Sequence[ChatMessage] = (), top_k: int | None = None) -> Retrieval:
         """Passages for the question in its conversation: a follow-up is searched with the turn it follows.
@@ -203,53 +252,7 @@ class RagService:
         free_chars = (llm.n_ctx - reserved_tokens) * _CHARS_PER_TOKEN - len(question) - sum(len(c) for _, c in turns)
         return max(600, free_chars)
 
-    def _generate(self, plan: _Plan) -> Iterator[str]:
-        """Pieces of text from a producer thread; the lock-holding generation always completes."""
-        assert plan.prompt is not None
-        pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
-        stop = threading.Event()
-        messages = plan.prompt.messages
-        t0 = time.perf_counter()
-        text = ""
-
-        def produce() -> None:
-            generation = self.llm.stream(messages)
-            try:
-                for piece in generation:
-                    pieces.put(("token", piece))
-                    if stop.is_set():
-                        break
-                pieces.put(("end", None))
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
-                pieces.put(("error", exc))
-            finally:
-                close = getattr(generation, "close", None)
-                if close is not None:
-                    close()  # releases the backend (and llama.cpp's lock) even when stopped early
-
-        threading.Thread(target=produce, name=f"llm-{plan.request_id[:8]}", daemon=True).start()
-        try:
-            while True:
-                try:
-                    kind, value = pieces.get(timeout=self.settings.llm.timeout_s)
-                except queue.Empty:
-                    raise LlmUnavailableError(self.llm.backend, "no output within llm.timeout_s") from None
-                if kind == "token":
-                    plan.timings.setdefault("first_token", _ms(plan.started))
-                    yield value
-                    text += value
-                    plan.stopped = runaway(text)
-                    if plan.stopped:  # a loop or a ramble: stop paying for tokens that will be discarded
-                        break
-                elif kind == "error":
-                    raise value
-                else:
-                    break
-        finally:
-            stop.set()
-            plan.timings["generate"] = round((time.perf_counter() - t0) * 1000, 1)
-
-    def _finish(self, plan: _Plan, generated: str, n_pieces: int) -> Answer:
+    def _finish(self, plan: Plan, generated: str, n_pieces: int) -> Answer:
         assert plan.prompt is not None
         passages = plan.prompt.passages
         if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
@@ -274,30 +277,20 @@ class RagService:
         answer.tokens = n_pieces
         return answer
 
-    def _traced(
-        self, plan: _Plan, answer: Answer, top_k: int | None, stream: bool = False, error: str | None = None
-    ) -> Answer:
+    def _traced(self, plan: Plan, answer: Answer, error: str | None = None) -> Answer:
         """Hand the answer to the tracer: a sample draw and a queue put, the export runs elsewhere."""
         self.tracer.record(
             answer,
             question=plan.question,
-            top_k=top_k or self.settings.rag.top_k,
+            top_k=plan.top_k or self.settings.rag.top_k,
             messages=plan.prompt.messages if plan.prompt is not None else (),
             prompt_source=self.prompt.source,
-            stream=stream,
+            stream=plan.stream,
             error=error,
         )
         return answer
 
-    def _traced_failure(
-        self, plan: _Plan, exc: Exception, top_k: int | None, stream: bool = False, tokens: int = 0
-    ) -> None:
-        """A failed generation is traced too (status ERROR, the reason): an outage shows in the traces."""
-        attempt = self._fixed(plan, "", "refusal", list(plan.prompt.passages) if plan.prompt is not None else [])
-        attempt.tokens = tokens
-        self._traced(plan, attempt, top_k, stream=stream, error=str(exc))
-
-    def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
+    def _fixed(self, plan: Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
         timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}
         return Answer(
             request_id=plan.request_id,

@@ -5,7 +5,7 @@ as a model: the last user message is the question, the earlier user/assistant me
 history (system messages are ignored: the answering prompt is ours, versioned). The answer keeps
 its ``[n]`` citations and the passages travel in an extra top-level ``sources`` field (plus
 ``genaiops``: request id, mode, grounding, prompt). A refusal is an ordinary completion whose
-``message.refusal`` is set too. Errors have OpenAI's shape (``app.auth``); a busy model or a key
+``message.refusal`` is set too. Errors have OpenAI's shape (``app.errors``); a busy model or a key
 over its limit is a 429 with ``Retry-After``, which OpenAI clients back off on.
 
 Streaming sends the model's tokens as they come, like ``/ask/stream``. When the grounding guard
@@ -15,11 +15,10 @@ after a ``---`` line: a stream cannot take back what it sent, so the reader sees
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -27,12 +26,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth import CLIENT_KEY_RESPONSES, ApiError, rate_limited, require_client
-from app.deps import RagDep, SettingsDep
+from app.auth import CLIENT_KEY_RESPONSES, require_client
+from app.deps import SchedulerDep, SettingsDep
+from app.errors import ApiError
 from rag.ask_log import answer_from_response
-from rag.service import InvalidRequestError, answer_to_dict
+from rag.serving import AnswerScheduler
 from rag.store import VectorStoreUnavailableError
-from rag.types import EmptyIndexError, LlmUnavailableError, OverloadedError
+from rag.types import LlmUnavailableError
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -107,20 +107,6 @@ def _bad_request(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, f"{param}: {message}" if param else message, type_="invalid_request_error")
 
 
-def _api_error(exc: Exception) -> Exception:
-    """The RAG's own errors as OpenAI clients expect them."""
-    if isinstance(exc, InvalidRequestError):
-        return _bad_request(str(exc), exc.field)
-    if isinstance(exc, OverloadedError):
-        return rate_limited(exc.reason, exc.retry_after_s)
-    if isinstance(exc, EmptyIndexError | LlmUnavailableError | VectorStoreUnavailableError):
-        return ApiError(503, str(exc), type_="server_error", code="service_unavailable")
-    return exc
-
-
-_RAG_ERRORS = (InvalidRequestError, OverloadedError, EmptyIndexError, LlmUnavailableError, VectorStoreUnavailableError)
-
-
 def _log_ask(request: Request, question: str, answer: Any) -> None:
     ask_log = getattr(request.app.state, "ask_log", None)
     try:
@@ -144,17 +130,16 @@ def _extras(body: dict[str, Any]) -> dict[str, Any]:
         503: {"description": "index empty / LLM down"},
     },
 )
-def chat_completions(body: ChatCompletionRequest, settings: SettingsDep, rag: RagDep, request: Request) -> Any:
+async def chat_completions(
+    body: ChatCompletionRequest, settings: SettingsDep, scheduler: SchedulerDep, request: Request
+) -> Any:
     """A chat completion answered by the RAG, whole or streamed (``stream: true``)."""
     question, history = _question_and_history(body, settings)
     if body.stream:
-        return _stream(request, rag, question, history, settings.api.openai_model_id, body.stream_options or {})
-    try:
-        answer = rag.ask(question, history=history)
-    except _RAG_ERRORS as exc:
-        raise _api_error(exc) from exc
-    _log_ask(request, question, answer)
-    data = answer_to_dict(answer)
+        options = body.stream_options or {}
+        return await _stream(request, scheduler, question, history, settings.api.openai_model_id, options)
+    data = await scheduler.ask(question, history=history, disconnected=request.is_disconnected)
+    await run_in_threadpool(_log_ask, request, question, answer_from_response(data))
     refusal = data["answer"] if data["mode"] == "refusal" else None
     message = {"role": "assistant", "content": data["answer"], "refusal": refusal}
     return {
@@ -168,13 +153,6 @@ def chat_completions(body: ChatCompletionRequest, settings: SettingsDep, rag: Ra
     }
 
 
-_END = object()
-
-
-def _next(events: Iterator[dict[str, Any]]) -> Any:
-    return next(events, _END)
-
-
 def _correction(streamed: str, final: str) -> str:
     """What to append so the reader ends with the checked answer (see the module docstring)."""
     if final.startswith(streamed):
@@ -184,14 +162,17 @@ def _correction(streamed: str, final: str) -> str:
     return CORRECTION + final
 
 
-def _stream(
-    request: Request, rag: Any, question: str, history: list[dict[str, str]], model: str, options: dict[str, Any]
+async def _stream(
+    request: Request,
+    scheduler: AnswerScheduler,
+    question: str,
+    history: list[dict[str, str]],
+    model: str,
+    options: dict[str, Any],
 ) -> StreamingResponse:
-    try:  # the first event before the status line: bad input, a busy or absent model keep their status
-        events = rag.stream(question, history=history)
-        first = _next(events)
-    except _RAG_ERRORS as exc:
-        raise _api_error(exc) from exc
+    # the first event before the status line: bad input, a busy or absent model keep their status
+    events = scheduler.stream(question, history=history)
+    first: dict[str, Any] | None = await anext(events, None)
     created, chunk_id = int(time.time()), f"chatcmpl-{int(time.time() * 1000)}"
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -203,7 +184,7 @@ def _stream(
         event, streamed = first, []
         try:
             yield chunk({"role": "assistant", "content": ""})
-            while event is not _END:
+            while event is not None:
                 if event["event"] == "token":
                     streamed.append(event["data"]["text"])
                     yield chunk({"content": event["data"]["text"]})
@@ -224,14 +205,15 @@ def _stream(
                 else:  # "error": the status line is sent; OpenAI clients raise on an error object
                     yield _error_line(str(event["data"].get("detail", "generation failed")))
                     return
-                event = await run_in_threadpool(_next, events)
+                event = await anext(events, None)
             yield "data: [DONE]\n\n"
+        except (LlmUnavailableError, VectorStoreUnavailableError) as exc:
+            yield _error_line(str(exc))
         except Exception as exc:  # noqa: BLE001 - the status line is sent: the stream must say it failed
             log.exception("/v1/chat/completions stream failed")
             yield _error_line(f"internal error: {type(exc).__name__}")
         finally:
-            with contextlib.suppress(ValueError):  # still running in a worker thread: it ends on its own
-                events.close()
+            await events.aclose()  # a client that left: the generation stops at its next token
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(sse(), media_type="text/event-stream", headers=headers)

@@ -1,33 +1,29 @@
 """``POST /ask`` and ``POST /ask/stream``: thin HTTP over ``rag.service.RagService``.
 
-Blocking work (retrieval, llama.cpp) runs in the thread pool, never on the event loop. Errors a
-caller can act on are mapped here: bad input -> 422 naming the field, empty index or unreachable
-LLM backend -> 503 with the fix or the backend's name.
+The work goes through ``rag.serving.AnswerScheduler``: retrieval on the thread pool, waiting for the
+model without holding a thread, generation on its own executor. Errors are mapped once in
+app/errors.py: bad input -> 422 naming the field, a busy model -> 429 + Retry-After, empty index or
+unreachable LLM backend -> 503 with the fix or the backend's name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.auth import CLIENT_KEY_RESPONSES, Client, ClientDep
-from app.deps import RagDep
+from app.deps import SchedulerDep
 from app.routers.conversations import open_conversation, save_exchange
 from rag.ask_log import answer_from_response
-from rag.service import InvalidRequestError, answer_to_dict
 from rag.store import VectorStoreUnavailableError
-from rag.tracing import trace_session
-from rag.types import EmptyIndexError, LlmUnavailableError
-
-_UNAVAILABLE = (EmptyIndexError, LlmUnavailableError, VectorStoreUnavailableError)
+from rag.types import LlmUnavailableError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["rag"])
@@ -97,16 +93,9 @@ _ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     **CLIENT_KEY_RESPONSES,
     404: {"description": "Unknown conversation_id (or another client key's)"},
     422: {},
-    503: {"description": "index empty / LLM down / conversation store down"},
+    429: {"description": "The model is busy: retry after the Retry-After header's seconds"},
+    503: {"description": "index empty / LLM down / conversation store down / shutting down"},
 }
-
-
-def _http_error(exc: Exception) -> HTTPException:
-    if isinstance(exc, InvalidRequestError):
-        return HTTPException(422, detail=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}])
-    if isinstance(exc, _UNAVAILABLE):
-        return HTTPException(503, detail=str(exc))
-    raise exc
 
 
 def _history(body: AskRequest) -> list[dict[str, str]]:
@@ -125,29 +114,25 @@ def _record(request: Request, question: str, answer: Any, conversation_id: str |
 
 
 @router.post("/ask", response_model=AskResponse, responses=_ASK_RESPONSES)
-def ask(body: AskRequest, client: ClientDep, rag: RagDep, request: Request) -> dict[str, Any]:
-    """Answer from the course, with numbered sources ([1] is ``sources[0]``), in a conversation kept on the server."""
-    conversation_id, history = open_conversation(request, body.conversation_id, client, _history(body))
-    try:
-        with trace_session(conversation_id):
-            answer = rag.ask(body.question, top_k=body.top_k, history=history)
-    except (InvalidRequestError, *_UNAVAILABLE) as exc:
-        raise _http_error(exc) from exc
-    _record(request, body.question, answer, conversation_id)
-    save_exchange(request, conversation_id, client, body.question, answer.answer, answer.request_id)
-    return {**answer_to_dict(answer), "conversation_id": conversation_id}
+async def ask(body: AskRequest, client: ClientDep, scheduler: SchedulerDep, request: Request) -> dict[str, Any]:
+    """Answer from the course, with numbered sources ([1] is ``sources[0]``), in a conversation kept on the server.
+
+    A busy model answers 429 with ``Retry-After`` at once; a client that leaves stops its generation.
+    """
+    conversation_id, history = await run_in_threadpool(
+        open_conversation, request, body.conversation_id, client, _history(body)
+    )
+    data = await scheduler.ask(
+        body.question, body.top_k, history, session=conversation_id, disconnected=request.is_disconnected
+    )
+    await run_in_threadpool(_finish_exchange, request, body, client, conversation_id, data)
+    return {**data, "conversation_id": conversation_id}
 
 
-_END = object()
-
-
-def _next(events: Iterator[dict[str, Any]], conversation_id: str | None = None) -> Any:
-    with trace_session(conversation_id):  # the answer is traced inside next() when it is done
-        return next(events, _END)
-
-
-def _finish_stream(request: Request, body: AskRequest, client: Client, conversation_id: str | None, data: dict) -> None:
-    """At the ``done`` event: the ask log row and the conversation's two turns."""
+def _finish_exchange(
+    request: Request, body: AskRequest, client: Client, conversation_id: str | None, data: dict
+) -> None:
+    """After an answer: the ask log row and the conversation's two turns."""
     _record(request, body.question, answer_from_response(data), conversation_id)
     save_exchange(request, conversation_id, client, body.question, data.get("answer", ""), data["request_id"])
 
@@ -157,40 +142,37 @@ def _sse(event: dict[str, Any]) -> str:
 
 
 @router.post("/ask/stream", responses={200: {"content": {"text/event-stream": {}}}, **_ASK_RESPONSES})
-async def ask_stream(body: AskRequest, client: ClientDep, rag: RagDep, request: Request) -> StreamingResponse:
+async def ask_stream(
+    body: AskRequest, client: ClientDep, scheduler: SchedulerDep, request: Request
+) -> StreamingResponse:
     """Server-sent events: ``token`` {text}..., then ``done`` (the ``/ask`` body) or ``error`` {detail}.
 
-    The first event is computed before answering, so validation, an empty index and an unreachable
-    backend still get their 422 / 503 status instead of an error inside a 200 stream.
+    The first event is computed before answering, so validation, an empty index, an unreachable
+    backend and a busy model (429 + ``Retry-After``) keep their status instead of an error inside a
+    200 stream. A client that leaves stops the generation at its next token.
     """
     conversation_id, history = await run_in_threadpool(
         open_conversation, request, body.conversation_id, client, _history(body)
     )
-    events = rag.stream(body.question, top_k=body.top_k, history=history)
-    try:
-        first = await run_in_threadpool(_next, events, conversation_id)
-    except (InvalidRequestError, *_UNAVAILABLE) as exc:
-        raise _http_error(exc) from exc
+    events = scheduler.stream(body.question, body.top_k, history, session=conversation_id)
+    first: dict[str, Any] | None = await anext(events, None)
 
     async def body_events() -> AsyncIterator[str]:
         event = first
         try:
-            while event is not _END:
+            while event is not None:
                 if event["event"] == "done":
                     event["data"]["conversation_id"] = conversation_id
-                    await run_in_threadpool(_finish_stream, request, body, client, conversation_id, event["data"])
+                    await run_in_threadpool(_finish_exchange, request, body, client, conversation_id, event["data"])
                 yield _sse(event)
-                event = await run_in_threadpool(_next, events, conversation_id)
-        except (InvalidRequestError, *_UNAVAILABLE) as exc:
+                event = await anext(events, None)
+        except (LlmUnavailableError, VectorStoreUnavailableError) as exc:
             yield _sse({"event": "error", "data": {"detail": str(exc)}})
         except Exception as exc:  # noqa: BLE001 - the status line is sent: the stream must say it failed
             log.exception("ask/stream failed")
             yield _sse({"event": "error", "data": {"detail": f"internal error: {type(exc).__name__}"}})
         finally:
-            # A client that left: stop the generation. ValueError: the generator is still running in a
-            # worker thread; its producer then finishes on its own and releases the model.
-            with contextlib.suppress(ValueError):
-                events.close()
+            await events.aclose()  # a client that left: the generation stops at its next token
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(body_events(), media_type="text/event-stream", headers=headers)

@@ -7,6 +7,8 @@ streams, refusals, errors and 429s as OpenAI clients raise them.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,6 @@ from app.routers.openai_api import CORRECTION
 from genaiops.settings import Settings
 from rag.fake_llm import FakeChatModel, unavailable
 from rag.retrieval import HybridRetriever
-from rag.types import OverloadedError
 from tests.app.product import create_key, fake_service, product_settings, revoke_key, served
 from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE
 
@@ -112,31 +113,23 @@ def test_refusals_and_errors_as_openai_clients_expect(rag_app: tuple[str, FakeCh
     assert down.value.status_code == 503
 
 
-class Busy:
-    """A RAG service whose model is saturated: what admission control raises."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def ask(self, *args: Any, **kwargs: Any) -> Any:
-        raise OverloadedError("3 generations waiting", 7)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Any:
-        raise OverloadedError("3 generations waiting", 7)
-
-
 def test_a_busy_model_is_a_429_with_retry_after(course_index: tuple[Settings, HybridRetriever], tmp_path: Path) -> None:
+    """One slot, no queue: while a slow generation holds the model, the next question is refused at once."""
     base, retriever = course_index
     settings = product_settings(base, tmp_path)
-    with served(settings, Busy(fake_service(settings, retriever))) as url:
+    settings.llm.max_queue, settings.llm.service_time_s = 0, 7.0
+    slow = FakeChatModel(default=" ".join(f"Evidently{i}" for i in range(400)), delay_s=0.02)
+    with served(settings, fake_service(settings, retriever, slow)) as url:
+        running = threading.Thread(target=lambda: list(ask(client_of(url), FR_QUESTION, stream=True)))
+        running.start()
+        while not slow.calls:
+            time.sleep(0.02)
         for stream in (False, True):
             with pytest.raises(openai.RateLimitError) as busy:
                 ask(client_of(url), FR_QUESTION, stream=stream)
-            assert busy.value.response.headers["retry-after"] == "7"
+            assert int(busy.value.response.headers["retry-after"]) >= 1
             assert busy.value.body["type"] == "rate_limit_exceeded"  # type: ignore[index]
+        running.join(30)
 
 
 def test_client_keys_with_the_openai_client(course_index: tuple[Settings, HybridRetriever], tmp_path: Path) -> None:
