@@ -146,6 +146,13 @@ class MonitoringSettings(BaseModel):
         0.3, ge=0, le=1, description="Share of drifted features above which a window is drift (and retrain fires)."
     )
     max_windows: int = Field(12, ge=2, le=200, description="Most recent windows computed and served.")
+    input_issue_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of a window's values of one feature that are unknown categories or invalid numbers "
+        "above which the feature is flagged and the window counts as drift.",
+    )
     ask_log_table: str = Field("rag_asks", description="Table of the RAG ask log (database_url).")
     rag_score_drop: float = Field(0.05, ge=0, le=1, description="Allowed drop of the mean top retrieval score.")
     rag_rate_tolerance: float = Field(

@@ -16,7 +16,7 @@ from tests.classic_ml.test_drift import records, reference_sample, shifted
 from tests.rag.test_ask_log import QUESTION, make_answer
 
 WINDOW_KEYS = {"index", "start", "end", "rows", "share_drifted", "drift_detected", "features",
-               "prediction_distribution", "prediction_drift"}  # fmt: skip
+               "input_issues", "prediction_distribution", "prediction_drift"}  # fmt: skip
 FEATURE_KEYS = {"name", "kind", "test", "score", "threshold", "drifted"}
 
 
