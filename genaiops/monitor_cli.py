@@ -172,15 +172,25 @@ def curate_command(
     ctx: typer.Context,
     out: Path = typer.Option(None, "--out", "-o", help="Review file; default eval/datasets/candidates.jsonl."),
     since: datetime = typer.Option(None, help="Only asks from this time on (ISO date or datetime)."),
+    source: str = typer.Option(
+        "log", help="Where rated asks come from: log (the ask log), mlflow (thumbs-down traces), or both."
+    ),
 ) -> None:
     """Thumbs-down and poorly grounded questions from the ask log -> candidate golden entries to review.
 
-    Example: `genaiops eval curate --since 2025-01-01`.
+    Example: `genaiops eval curate --since 2025-01-01 --source both`.
     """
     from eval.curate import curate
     from genaiops.cli import settings_from
 
-    report = curate(settings_from(ctx), out, since=since)
+    if source not in ("log", "mlflow", "both"):
+        raise _fail(f"--source must be log, mlflow or both, not {source!r}")
+    try:
+        report = curate(settings_from(ctx), out, since=since, source=source)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - MLflow unreachable / unreadable: one line, not a traceback
+        if source == "log":
+            raise
+        raise _fail(f"cannot read the traces from MLflow ({type(exc).__name__}: {exc}); try --source log") from exc
     console.print(
         f"{report.considered} flagged ask(s): {len(report.added)} new candidate(s), "
         f"{report.duplicates} already in the golden set or the review file -> {report.path}"

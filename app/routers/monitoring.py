@@ -1,6 +1,7 @@
 """``POST /feedback``, ``GET /monitoring/classic`` and ``GET /monitoring/rag`` (shapes in docs/api.md).
 
-Thin: the ask log (``app.state.ask_log``) records feedback; the summaries come from
+Thin: the ask log (``app.state.ask_log``) records feedback, and the RAG's tracer queues it for the
+request's MLflow trace (an assessment, off the request path); the summaries come from
 ``classic_ml.drift`` and ``rag.monitoring`` and run in the thread pool (Evidently takes a moment).
 Each summary also updates the drift gauges of ``/metrics``.
 """
@@ -46,10 +47,22 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, str]:
     found = await run_in_threadpool(ask_log.add_feedback, body.request_id, body.rating, body.comment)
     if not found:
         raise HTTPException(404, detail=f"unknown request_id {body.request_id!r}: send the id returned by /ask")
+    _trace_feedback(request, body)
     metrics = _metrics(request)
     if metrics is not None:
         metrics.feedback.labels(body.rating).inc()
     return {"status": "recorded"}
+
+
+def _trace_feedback(request: Request, body: FeedbackRequest) -> None:
+    """Queue the rating for the request's MLflow trace (an assessment); MLflow never fails the feedback."""
+    tracer = getattr(getattr(request.app.state, "rag", None), "tracer", None)
+    if tracer is None or not hasattr(tracer, "feedback"):
+        return
+    try:
+        tracer.feedback(body.request_id, body.rating, body.comment)
+    except Exception:  # noqa: BLE001 - the rating is recorded in the ask log; the trace is a bonus
+        log.warning("feedback on %s not queued for its trace", body.request_id, exc_info=True)
 
 
 WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window; default settings monitoring.window.")
