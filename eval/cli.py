@@ -193,9 +193,15 @@ def release_promote(
     ctx: typer.Context,
     run_id: str = typer.Option(None, help="rag-eval run of the release; default: the newest."),
     with_classic: bool = typer.Option(False, "--with-classic", help="Also make the classic challenger champion."),
+    require_live: bool = typer.Option(
+        False,
+        "--require-live",
+        help="Also require enough live traffic on the prompt version (canary, prompts.canary_min_asks).",
+    ),
 ) -> None:
     """Make a RAG release the production baseline (and its prompt version `production`), only if every gate
-    passes. Example: `genaiops release promote --with-classic`."""
+    passes; a prompt version worse than production on live traffic (canary) is never promoted.
+    Example: `genaiops release promote --with-classic`."""
     from eval.classic_report import promote_challenger
     from eval.gate import NoEvalRunError, gate_run
     from eval.tracking import mark_baseline
@@ -223,6 +229,7 @@ def release_promote(
     except ReleaseError as exc:
         console.print(f"[red]not promoted: {exc}[/red]")
         raise typer.Exit(1) from exc
+    _live_gate(settings, name, version, require_live)
     promote(settings, name, version, "production")
     mark_baseline(settings, current["run_id"])
     if comparison is not None and not comparison.challenger_is_champion:
@@ -231,6 +238,45 @@ def release_promote(
         f"[green]release {current['params'].get('release_id', '?')} promoted: prompt {name}@{version} is "
         "production (POST /admin/reload/rag to serve it)[/green]"
     )
+
+
+def _live_gate(settings, name: str, version: int, require_live: bool) -> None:  # type: ignore[no-untyped-def]
+    """The live comparison with production (canary traffic): exit 1 on a worse candidate, or on too little
+    traffic with ``--require-live``. Nothing has moved yet when it refuses."""
+    from eval.release import live_comparison
+
+    live = live_comparison(settings, name, version)
+    if live is None:
+        console.print(f"live traffic: {name}@{version} already answers as production")
+        return
+    console.print(live_table(live))
+    if live["verdict"] == "worse":
+        console.print(f"[red]not promoted: {live['candidate']} is worse than production on live traffic[/red]")
+        raise typer.Exit(1)
+    if require_live and live["verdict"] == "insufficient_data":
+        console.print(f"[red]not promoted: --require-live and {live['reason']}[/red]")
+        raise typer.Exit(1)
+
+
+def live_table(live: dict) -> Table:
+    """The canary comparison (rag.canary.compare) as a table: one test per signal and the verdict."""
+    asks = live["asks"]
+    table = Table(
+        title=f"Live traffic: {live['candidate']} ({asks['candidate']} asks) vs {live['production']} "
+        f"({asks['production']} asks)"
+    )
+    for column in ("signal", "production", "candidate", "test", "p-value", "direction"):
+        table.add_column(column, justify="left" if column in ("signal", "test") else "right")
+    for test in live["tests"]:
+        direction = test["direction"] if test["significant"] else f"({test['direction']})"
+        colour = {"better": "green", "worse": "red"}.get(direction, "")
+        table.add_row(
+            test["signal"], _fmt(test["production"]), _fmt(test["candidate"]), test["test"],
+            "-" if test["p_value"] is None else f"{test['p_value']:.3g}",
+            f"[{colour}]{direction}[/{colour}]" if colour else direction,
+        )  # fmt: skip
+    table.caption = f"verdict: {live['verdict']} ({live['reason']})"
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -132,6 +132,7 @@ def _print_rag(summary: dict[str, Any]) -> None:
         table.add_row(c["name"], _fmt(c["reference"]), _fmt(c["current"]), _fmt(c["threshold"]), status)
     if summary["checks"]:
         console.print(table)
+    _print_versions(summary)
     history = summary["eval_history"]
     if history:
         last = history[-1]
@@ -142,6 +143,26 @@ def _print_rag(summary: dict[str, Any]) -> None:
             if not k.startswith(("nan_", "eval_seconds"))
         )
         console.print(f"last offline eval {last['run_id'][:8]} ({last['prompt']}): {trend}")
+
+
+def _print_versions(summary: dict[str, Any]) -> None:
+    """The recent asks split by prompt version, and the canary's verdict (candidate vs production)."""
+    versions = summary.get("prompt_versions") or []
+    if versions:
+        table = Table(title="recent asks by prompt version")
+        columns = ("asks", "refusal_rate", "grounded_rate", "extractive_rate", "negative_feedback_rate",
+                   "latency_p95_ms", "mean_top_score")  # fmt: skip
+        table.add_column("prompt")
+        for column in columns:
+            table.add_column(column.replace("_", " "), justify="right")
+        for v in versions:
+            table.add_row(v["prompt"], *(_fmt(v[c]) for c in columns))
+        console.print(table)
+    canary = summary.get("canary")
+    if canary:
+        from eval.cli import live_table
+
+        console.print(live_table(canary))
 
 
 def retrain_command(

@@ -77,6 +77,31 @@ class RagSettings(BaseModel):
     prompt_name: str = Field("rag_answer", description="Answering prompt, loaded with prompts.load_prompt.")
 
 
+class PromptsSettings(BaseModel):
+    """The prompt canary: a share of /ask traffic answered with ``prompts:/NAME@candidate``."""
+
+    canary_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of /ask traffic answered with the registry's `candidate` prompt when it has one "
+        "(sticky per conversation, else per request); 0 = production only.",
+    )
+    canary_min_asks: int = Field(
+        30, ge=1, description="Asks each prompt version needs before the live comparison gives a verdict."
+    )
+    canary_alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Significance of the live comparison, shared by its tests (Bonferroni): Fisher's exact test "
+        "on the rates, Mann-Whitney on latency and retrieval score.",
+    )
+    canary_window: int = Field(
+        2000, ge=10, description="Most recent asks the live comparison of prompt versions is computed on."
+    )
+
+
 class LlmSettings(BaseModel):
     """The answering model: embedded llama.cpp by default, Ollama in production."""
 
@@ -215,6 +240,7 @@ class Settings(BaseSettings):
     )
 
     rag: RagSettings = RagSettings()
+    prompts: PromptsSettings = PromptsSettings()
     llm: LlmSettings = LlmSettings()
     mlflow: MlflowSettings = MlflowSettings()
     classic: ClassicSettings = ClassicSettings()

@@ -14,11 +14,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from genaiops.settings import Settings
-from prompts import PromptTemplate, load_prompt
+from prompts import PromptTemplate
+from prompts.selector import PromptSelector, build_selector
 from rag.answer import decide, runaway, trim_incomplete
 from rag.grounding import GroundingChecker
 from rag.prompting import (
@@ -71,30 +72,47 @@ class _Plan:
     prompt: BuiltPrompt | None = None
     stopped: str = ""  # why generation was cut short, if it was
     retrieval_score: float | None = None  # best relevance found, also when it was below the floor
+    template: PromptTemplate | None = None  # the prompt version answering (production, or the canary's candidate)
 
 
 class RagService:
     """Answers questions about the indexed course. Thread-safe; llama.cpp calls are serialized."""
 
     def __init__(
-        self, settings: Settings, retriever: Any, llm: ChatModel, prompt: PromptTemplate, tracer: Tracer | None = None
+        self,
+        settings: Settings,
+        retriever: Any,
+        llm: ChatModel,
+        prompt: PromptTemplate,
+        tracer: Tracer | None = None,
+        selector: PromptSelector | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
-        self.prompt = prompt
+        self.selector = selector if selector is not None else PromptSelector(prompt)
         self.tracer: Tracer = tracer or NullTracer()
         rag = settings.rag
         self.checker = GroundingChecker(retriever.embedder, rag.grounding_min_overlap, rag.grounding_min_similarity)
 
     # -- what callers ask about the service -------------------------------------------------
+    @property
+    def prompt(self) -> PromptTemplate:
+        """The production prompt (the canary's candidate, if any, answers only its share of requests)."""
+        return self.selector.production
+
+    @prompt.setter
+    def prompt(self, value: PromptTemplate) -> None:
+        self.selector = replace(self.selector, production=value)
+
     def prompt_info(self) -> dict[str, str]:
         return {"name": self.prompt.name, "version": self.prompt.version, "source": self.prompt.source}
 
     def reload_prompt(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Pick up a newly promoted prompt (``prompts:/NAME@production``, else the file); (previous, current)."""
+        """Pick up a newly promoted prompt (``prompts:/NAME@production``, else the file) and the canary's
+        candidate; (previous, current) production prompt."""
         previous = self.prompt_info()
-        self.prompt = load_prompt(self.settings.rag.prompt_name, self.settings)
+        self.selector = build_selector(self.settings, self.settings.rag.prompt_name)
         return previous, self.prompt_info()
 
     def system_prompt(self, lang: Lang = "fr") -> str:
@@ -122,9 +140,18 @@ class RagService:
             close()
 
     # -- answering ---------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None) -> Answer:
-        """The whole answer at once (CLI, evaluation, ``POST /ask``)."""
-        plan = self._prepare(question, top_k, history)
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Any] | None = None,
+        conversation_id: str | None = None,
+    ) -> Answer:
+        """The whole answer at once (CLI, evaluation, ``POST /ask``).
+
+        ``conversation_id`` keeps every turn of a conversation on one prompt version (canary).
+        """
+        plan = self._prepare(question, top_k, history, conversation_id)
         if plan.final is not None:
             return self._traced(plan, plan.final, top_k)
         assert plan.prompt is not None
@@ -136,13 +163,17 @@ class RagService:
         return self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k)
 
     def stream(
-        self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Any] | None = None,
+        conversation_id: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Events for SSE: ``token`` {text} as generated, then ``done`` (the ``/ask`` body) or ``error``.
 
         Validation, an empty index and retrieval errors raise before the first event is produced.
         """
-        plan = self._prepare(question, top_k, history)
+        plan = self._prepare(question, top_k, history, conversation_id)
         if plan.final is not None:
             yield {"event": "done", "data": answer_to_dict(self._traced(plan, plan.final, top_k, stream=True))}
             return
@@ -160,9 +191,12 @@ class RagService:
         answer = self._traced(plan, self._finish(plan, "".join(pieces), len(pieces)), top_k, stream=True)
         yield {"event": "done", "data": answer_to_dict(answer)}
 
-    def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None) -> _Plan:
+    def _prepare(
+        self, question: str, top_k: int | None, history: Sequence[Any] | None, conversation_id: str | None = None
+    ) -> _Plan:
         question = validate_question(question, top_k, self.settings.rag.max_question_chars)
         plan = _Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {})
+        plan.template = self.selector.select(conversation_id or plan.request_id)  # the canary hook
         if looks_like_injection(question):
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
@@ -174,7 +208,7 @@ class RagService:
             return plan
         turns = self._history(history)
         budget = self._context_budget(question, turns)
-        plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
+        plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget)
         return plan
 
     def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
@@ -272,7 +306,7 @@ class RagService:
             question=plan.question,
             top_k=top_k or self.settings.rag.top_k,
             messages=plan.prompt.messages if plan.prompt is not None else (),
-            prompt_source=self.prompt.source,
+            prompt_source=(plan.template or self.prompt).source,
             stream=stream,
             error=error,
         )
@@ -288,14 +322,15 @@ class RagService:
 
     def _fixed(self, plan: _Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
         timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}
+        template = plan.template or self.prompt
         return Answer(
             request_id=plan.request_id,
             answer=text,
             mode=mode,
             grounded=grounded,
             sources=sources or [],
-            prompt_name=self.prompt.name,
-            prompt_version=self.prompt.version,
+            prompt_name=template.name,
+            prompt_version=template.version,
             model=self.llm.name,
             timings_ms=timings,
             retrieval_score=None if plan.retrieval_score is None else round(plan.retrieval_score, 4),
@@ -341,9 +376,10 @@ def build_rag_service(
     from rag.llm import build_chat_model
     from rag.retrieval import build_retriever
 
-    prompt = load_prompt(settings.rag.prompt_name, settings)
+    selector = build_selector(settings, settings.rag.prompt_name)
     retriever = retriever or build_retriever(settings)
     if retriever.count() > 0:
         retriever.refresh()  # build BM25 now rather than on the first question
     llm = chat_model or build_chat_model(settings)
-    return RagService(settings, retriever, llm, prompt, tracer if tracer is not None else build_tracer(settings))
+    tracer = tracer if tracer is not None else build_tracer(settings)
+    return RagService(settings, retriever, llm, selector.production, tracer, selector)

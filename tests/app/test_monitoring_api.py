@@ -50,7 +50,8 @@ def test_feedback_unknown_id_is_404_and_bad_input_422_naming_the_field(client: T
 
 def test_rag_summary_without_traffic_and_bad_window(client: TestClient) -> None:
     body = client.get("/monitoring/rag").json()
-    assert body == {"status": "no_data", "window_size": 200, "windows": [], "checks": [], "eval_history": []}
+    assert body == {"status": "no_data", "window_size": 200, "windows": [], "checks": [], "eval_history": [],
+                    "prompt_versions": [], "canary": None}  # fmt: skip
     response = client.get("/monitoring/rag", params={"window": 3})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "window"]
 
