@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -198,6 +199,20 @@ def release_promote(
         "--require-live",
         help="Also require enough live traffic on the prompt version (canary, prompts.canary_min_asks).",
     ),
+    min_agreement: float = typer.Option(
+        None,
+        "--min-agreement",
+        min=0,
+        max=1,
+        help="With --with-classic: the challenger must agree with the champion on this share of shadow "
+        "traffic; default settings classic.shadow_min_agreement (unset: not required).",
+    ),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        help="With --with-classic: labels of shadow traffic (retrain format); the challenger's accuracy gain "
+        "must reach classic.shadow_min_accuracy_gain.",
+    ),
 ) -> None:
     """Make a RAG release the production baseline (and its prompt version `production`), only if every gate
     passes; a prompt version worse than production on live traffic (canary) is never promoted.
@@ -218,6 +233,9 @@ def release_promote(
     if comparison is not None:
         console.print(_classic_table(comparison))
     classic_ok = comparison is None or comparison.challenger_passes or comparison.challenger_is_champion
+    if comparison is not None and not comparison.challenger_is_champion:
+        agreement = min_agreement if min_agreement is not None else settings.classic.shadow_min_agreement
+        classic_ok = _shadow_ok(settings, comparison, agreement, labels) and classic_ok
     if not (gate_report.passed and classic_ok):
         console.print("[red]not promoted: a gate failed (nothing was changed)[/red]")
         raise typer.Exit(1)
@@ -238,6 +256,30 @@ def release_promote(
         f"[green]release {current['params'].get('release_id', '?')} promoted: prompt {name}@{version} is "
         "production (POST /admin/reload/rag to serve it)[/green]"
     )
+
+
+def _shadow_ok(settings, comparison, min_agreement: float | None, labels: Path | None) -> bool:  # type: ignore[no-untyped-def]
+    """The challenger on shadow traffic, when asked (a minimum agreement, labels): printed, then judged."""
+    from eval.classic_report import shadow_check
+
+    if min_agreement is None and labels is None:
+        return True
+    from classic_ml.retrain import RetrainError
+
+    try:
+        check = shadow_check(settings, comparison, min_agreement=min_agreement, labels=labels)
+    except RetrainError as exc:  # an unreadable labels file
+        console.print(f"[red]{exc}[/red]")
+        return False
+    line = f"shadow traffic: {check.rows} row(s), agreement {_fmt(check.agreement_rate)}"
+    if check.accuracy and check.accuracy.get("labelled"):
+        a = check.accuracy
+        line += (f", {a['labelled']} labelled: champion accuracy {_fmt(a['champion_accuracy'])}, "
+                 f"challenger {_fmt(a['challenger_accuracy'])}")  # fmt: skip
+    console.print(line)
+    for failure in check.failures:
+        console.print(f"[red]shadow check failed: {failure}[/red]")
+    return check.passed
 
 
 def _live_gate(settings, name: str, version: int, require_live: bool) -> None:  # type: ignore[no-untyped-def]

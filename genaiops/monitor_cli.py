@@ -56,18 +56,51 @@ def monitor_classic(
     from genaiops.cli import settings_from
 
     _quiet_mlflow()
+    settings = settings_from(ctx)
     try:
-        summary = classic_drift(settings_from(ctx), window=window, period=period)
+        summary = classic_drift(settings, window=window, period=period)
     except NoReferenceError as exc:
         raise _fail(str(exc)) from exc
     except ValueError as exc:  # a bad --period
         raise _fail(f"--period {period!r}: {exc}") from exc
+    summary["shadow"] = _shadow(settings, summary["model"]["version"], window)
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         _print_classic(summary)
     if summary["status"] == "drift":
         raise typer.Exit(1)
+
+
+def _shadow(settings: Any, champion_version: str, window: int | None) -> dict[str, Any] | None:
+    """The shadow section, with the registry's challenger (when it is another version than the champion)."""
+    from classic_ml.registry import NoModelError, RegistryUnavailableError, load_registered
+    from classic_ml.shadow import shadow_summary
+
+    try:
+        challenger = load_registered(settings, "challenger")
+    except (NoModelError, RegistryUnavailableError):
+        challenger = None
+    if challenger is not None and str(challenger.version) == str(champion_version):
+        challenger = None
+    return shadow_summary(settings, challenger, window=window)
+
+
+def _print_shadow(shadow: dict[str, Any] | None) -> None:
+    if not shadow:
+        return
+    champion = shadow["champion_version"] or "?"
+    console.print(
+        f"shadow: challenger v{shadow['challenger']['version']} vs champion v{champion} on {shadow['rows']} "
+        f"record(s): agreement {_fmt(shadow['agreement_rate'])}"
+    )
+    for label, c in shadow["per_class"].items():
+        console.print(f"  champion said {label}: {c['rows']} row(s), challenger disagreed on "
+                      f"{_fmt(c['disagreement_rate'])} {c['challenger_said'] or ''}")  # fmt: skip
+    drift = shadow.get("drift")
+    if drift:
+        current = drift["current"]
+        console.print(f"  challenger's own drift: {drift['status']} (drifted share {current['share_drifted']:.2f})")
 
 
 def _print_classic(summary: dict[str, Any]) -> None:
@@ -95,6 +128,12 @@ def _print_classic(summary: dict[str, Any]) -> None:
         table.add_row(f["name"], f["kind"], str(f["test"]), _fmt(f["score"]), _fmt(f["threshold"]), drifted)
     console.print(table)
     console.print(f"predictions: {current['prediction_distribution']}   report: {summary['report_uri']}")
+    issues = current.get("input_issues") or {}
+    if issues.get("flagged"):
+        console.print(f"[red]input issues[/red] above {issues['threshold']:g} on {', '.join(issues['flagged'])}: "
+                      f"unknown categories {issues['unknown_category_share']}, "
+                      f"invalid numbers {issues['invalid_number_share']}", highlight=False)  # fmt: skip
+    _print_shadow(summary.get("shadow"))
 
 
 @monitor_app.command("rag")

@@ -161,6 +161,35 @@ class ClassicSettings(BaseModel):
     log_queue_size: int = Field(10_000, ge=1, description="Requests waiting for the log writer before /predict waits.")
     log_batch_rows: int = Field(500, ge=1, description="Rows per prediction-log write.")
     log_flush_interval_s: float = Field(0.2, gt=0, description="Longest wait before queued log rows are written.")
+    promote_on_train: bool = Field(
+        True,
+        description="A trained model that passes the holdout gate becomes champion at once; off: it stays "
+        "challenger (scored in shadow) until `genaiops release promote --with-classic`.",
+    )
+    shadow: bool = Field(
+        True, description="Score the registry's `challenger` alias on /predict traffic too, off the request path."
+    )
+    shadow_queue_size: int = Field(
+        1000, ge=1, description="Requests waiting for the shadow challenger; beyond, they are dropped and counted."
+    )
+    shadow_log_table: str = Field("classic_shadow", description="Table of the challenger's shadow answers.")
+    shadow_min_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="`release promote --with-classic` refuses a challenger that agrees with the champion on less "
+        "than this share of shadow traffic; unset = not required.",
+    )
+    shadow_min_rows: int = Field(
+        100, ge=1, description="Shadow rows (or labelled shadow rows) a promotion's shadow checks need."
+    )
+    shadow_min_accuracy_gain: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="With `release promote --with-classic --labels FILE`: challenger accuracy minus champion "
+        "accuracy on labelled shadow traffic must reach this.",
+    )
 
 
 class MonitoringSettings(BaseModel):

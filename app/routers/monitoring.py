@@ -70,19 +70,28 @@ WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window
 
 @router.get("/monitoring/classic", responses={503: {"description": "no model to monitor"}})
 async def monitoring_classic(request: Request, settings: SettingsDep, window: int | None = WindowQuery) -> Any:
-    """Input drift of ``/predict`` traffic, window by window, against the model's training sample."""
+    """Input drift of ``/predict`` traffic, window by window, against the model's training sample, and the
+    shadow challenger (agreement with the champion, its own drift) when the registry has one."""
     from classic_ml.drift import NoReferenceError, classic_drift
+    from classic_ml.shadow import shadow_summary
 
     classic = getattr(request.app.state, "classic", None)
     served = classic.state.model if classic is not None and classic.readiness() == "ready" else None
     if classic is not None and classic.prediction_log is not None:
         await run_in_threadpool(classic.prediction_log.flush)  # include what this process just served
+    shadow = getattr(classic, "shadow", None)
+    if shadow is not None:
+        await run_in_threadpool(shadow.flush, 2.0)  # what the challenger scored so far (bounded wait)
     try:
         summary = await run_in_threadpool(
             lambda: classic_drift(settings, window=window, model=served, log_partial=False)
         )
     except NoReferenceError as exc:
         raise HTTPException(503, detail=str(exc)) from exc
+    challenger, stats = (shadow.model, dict(shadow.stats)) if shadow is not None else (None, None)
+    summary["shadow"] = await run_in_threadpool(
+        lambda: shadow_summary(settings, challenger, stats=stats, window=window)
+    )
     metrics = _metrics(request)
     if metrics is not None:
         metrics.observe_classic(summary)

@@ -81,7 +81,8 @@ def test_classic_drift_through_the_api(tmp_path_factory: pytest.TempPathFactory,
     assert calm["status"] == "ok" and calm["current"]["drift_detected"] is False and calm["window_size"] == 100
     assert young["current"]["index"] == 1 and young["current"]["rows"] == 50
     assert drifted["status"] == "drift" and [w["index"] for w in drifted["windows"]] == [0, 1]
-    assert set(drifted) == {"status", "model", "reference_rows", "window_size", "windows", "current", "report_uri"}
+    assert set(drifted) == {"status", "model", "reference_rows", "window_size", "windows", "current", "report_uri",
+                            "shadow"}  # fmt: skip
     assert set(drifted["current"]) == WINDOW_KEYS and all(
         set(f) == FEATURE_KEYS for f in drifted["current"]["features"]
     )
