@@ -188,3 +188,25 @@ def test_fuzzed_records_never_break_either_monitor(served) -> None:  # type: ign
         assert classic.status_code == 200, classic.text
         assert classic.json()["status"] in {"ok", "drift"}
     assert client.get("/monitoring/rag").status_code == 200
+
+
+@pytest.mark.postgres
+def test_the_records_of_the_issue_on_postgres(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """The production log: an island with control characters (a NUL among them) is logged and monitored."""
+    from classic_ml.prediction_log import read_predictions
+    from tests.classic_ml.helpers import fresh_postgres_database, require_postgres
+
+    require_postgres()
+    registry, _ = trained_penguins(tmp_path_factory)
+    with fresh_postgres_database() as url:
+        settings = sharing_registry(registry, tmp_path / "var", database_url=url)
+        with TestClient(create_app(settings, load_rag=False)) as client:
+            assert client.post("/predict", json={**RECORD, "flipper_length_mm": ISSUE_FLIPPER}).status_code == 422
+            odd = client.post("/predict", json=[RECORD] * 5 + [{**RECORD, "island": CONTROL_ISLAND}] * 5)
+            assert odd.status_code == 200
+            classic = client.get("/monitoring/classic", params={"window": 10})
+            assert classic.status_code == 200, classic.text
+            assert classic.json()["current"]["input_issues"]["flagged"] == ["island"]
+            assert client.get("/monitoring/rag").status_code == 200
+        logged = read_predictions(settings)
+        assert len(logged) == 10 and (logged["island"] == CONTROL_ISLAND).sum() == 5

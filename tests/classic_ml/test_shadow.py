@@ -174,3 +174,18 @@ def test_release_promote_with_classic_can_require_agreement_or_a_labelled_accura
         assert str(aliases.get_model_version_by_alias("classic-model", "champion").version) == "2"
     finally:
         aliases.set_registered_model_alias("classic-model", "champion", "1")  # the module's registry, as it was
+
+
+@pytest.mark.postgres
+def test_the_shadow_log_on_postgres(registry: Settings, tmp_path: Path) -> None:
+    """The production setting: the shadow log in Postgres, read back by the monitor."""
+    from tests.classic_ml.helpers import fresh_postgres_database, require_postgres
+
+    require_postgres()
+    with fresh_postgres_database() as url:
+        settings = served_settings(registry, tmp_path / "var", database_url=url)
+        with TestClient(create_app(settings, load_rag=False)) as client:
+            assert client.post("/predict", json=records(reference_sample(seed=2, rows=20))).status_code == 200
+            shadow = client.get("/monitoring/classic", params={"window": 10}).json()["shadow"]
+        assert shadow["rows"] == 20 and shadow["challenger"]["version"] == "2"
+        assert len(read_shadow(settings)) == 20 and not (settings.data_dir / "genaiops.db").exists()
