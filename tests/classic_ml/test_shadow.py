@@ -8,6 +8,7 @@ with ``classic.promote_on_train`` off so that passing its holdout gate leaves it
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +73,24 @@ def test_the_challenger_scores_the_same_traffic_and_its_agreement_is_reported(
     drift = shadow["drift"]  # the challenger's own inputs against its own training sample
     assert drift["window_size"] == 20 and [w["index"] for w in drift["windows"]] == [0, 1, 2]
     assert drift["status"] == "ok" and drift["current"]["prediction_distribution"]["Gentoo"] > 0
+
+
+def test_monitor_classic_prints_the_shadow(registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genaiops.cli import app
+
+    settings = served_settings(registry, tmp_path / "var")
+    with TestClient(create_app(settings, load_rag=False)) as client:
+        assert client.post("/predict", json=records(reference_sample(seed=12, rows=20))).status_code == 200
+        client.get("/monitoring/classic")  # waits for the shadow to score what was sent
+    monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", settings.mlflow.tracking_uri or "")
+    monkeypatch.setenv("GENAIOPS_MLFLOW__ARTIFACT_LOCATION", settings.mlflow.artifact_location or "")
+    result = CliRunner().invoke(app, ["monitor", "classic", "--window", "10", "--json"])
+    assert result.exit_code in (0, 1), result.output
+    body = json.loads(result.output)
+    assert body["shadow"]["rows"] == 20 and body["shadow"]["challenger"]["version"] == "2"
+    printed = CliRunner().invoke(app, ["monitor", "classic", "--window", "10"])
+    assert "shadow: challenger v2 vs champion v1 on 20 record(s)" in printed.output, printed.output
 
 
 class SlowScorer:
