@@ -82,6 +82,7 @@ class ClassicService:
         self.prediction_log = prediction_log
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
+        self._shadow_dirs: dict[int, str] = {}  # shadow scorer -> the folder its challenger was downloaded to
 
     @property
     def state(self) -> ServingState:
@@ -108,18 +109,14 @@ class ClassicService:
             self._state = _state(model, self._load_shadow(model))
             if old is not None and old.shadow is not None:
                 old.shadow.close()
+                shutil.rmtree(self._shadow_dirs.pop(id(old.shadow), ""), ignore_errors=True)
             return previous, self._state.ref
 
     def _load_shadow(self, champion: LoadedModel) -> ShadowScorer | None:
         """The registry's challenger behind a shadow scorer, when there is one other than the champion."""
         if not self.settings.classic.shadow or champion.source != "registry":
             return None
-        assert self.settings.classic.local_model_dir is not None
-        folder = Path(self.settings.classic.local_model_dir) / "shadow"
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():  # challengers of earlier reloads (their scorers are closed or closing)
-            shutil.rmtree(old, ignore_errors=True)
-        target = Path(tempfile.mkdtemp(prefix="challenger-", dir=folder))
+        target = Path(tempfile.mkdtemp(prefix="classic-challenger-"))  # removed when this shadow is replaced
         try:
             challenger = load_registered(self.settings, "challenger", target)
         except (NoModelError, RegistryUnavailableError) as exc:
@@ -129,7 +126,9 @@ class ClassicService:
             shutil.rmtree(target, ignore_errors=True)
             return None
         log.info("shadow: challenger v%s scores /predict traffic off the request path", challenger.version)
-        return build_shadow(self.settings, challenger)
+        shadow = build_shadow(self.settings, challenger)
+        self._shadow_dirs[id(shadow)] = str(target)
+        return shadow
 
     def parse(self, body: Any) -> list[dict[str, Any]]:
         """A decoded JSON body (one record or a list) -> validated records keyed by column name."""
@@ -168,8 +167,10 @@ class ClassicService:
         return self._state.shadow if self._state is not None else None
 
     def close(self) -> None:
-        if self.shadow is not None:
-            self.shadow.close()
+        shadow = self.shadow
+        if shadow is not None:
+            shadow.close()
+            shutil.rmtree(self._shadow_dirs.pop(id(shadow), ""), ignore_errors=True)
         if self.prediction_log is not None:
             self.prediction_log.close()
 
