@@ -1,7 +1,8 @@
 """Pydantic models of the /predict API; the request record is built at run time from the model's schema.
 
 ``build_request_model`` turns the saved feature schema into a model with one required field per
-feature: numbers are strict, finite floats; categories are strings whose known values are listed
+feature: numbers are strict, finite floats within the model's limits (``FieldSpec.limits``: an
+impossible value is a 422 naming the field); categories are strings whose known values are listed
 in the description (others are accepted and flagged); nullable only where training saw nulls;
 unknown fields are refused. Field names that are not Python identifiers are kept as aliases.
 """
@@ -25,8 +26,11 @@ def _example(spec: FieldSpec) -> Any:
 
 def _field(spec: FieldSpec) -> tuple[Any, Any]:
     if spec.kind == "number":
-        base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        lo, hi = spec.limits()
+        base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=lo, le=hi)]
         described = "number"
+        if lo is not None or hi is not None:
+            described += f" in [{_g(lo, '-inf')}, {_g(hi, 'inf')}] (beyond: refused as impossible)"
         if spec.min is not None and spec.max is not None:
             described += f"; training range [{spec.min:g}, {spec.max:g}] (values outside are accepted with a warning)"
     else:
@@ -37,6 +41,10 @@ def _field(spec: FieldSpec) -> tuple[Any, Any]:
         base = base | None
         described += "; may be null (imputed)"
     return base, Field(..., alias=spec.name, description=described, examples=[_example(spec)])
+
+
+def _g(value: float | None, missing: str) -> str:
+    return missing if value is None else f"{value:g}"
 
 
 def build_request_model(schema: FeatureSchema) -> type[BaseModel]:
@@ -73,6 +81,8 @@ class FieldOut(BaseModel):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    limit_min: float | None = Field(None, description="Numbers: below this /predict refuses the value (422).")
+    limit_max: float | None = Field(None, description="Numbers: above this /predict refuses the value (422).")
 
 
 class SchemaResponse(BaseModel):
@@ -90,8 +100,19 @@ class ReloadResponse(BaseModel):
 
 
 def schema_response(schema: FeatureSchema, model: ModelRef) -> SchemaResponse:
-    fields = [
-        FieldOut(name=f.name, type=f.kind, nullable=f.nullable, min=f.min, max=f.max, categories=f.categories)
-        for f in schema.fields
-    ]
+    fields = []
+    for f in schema.fields:
+        lo, hi = f.limits() if f.kind == "number" else (None, None)
+        fields.append(
+            FieldOut(
+                name=f.name,
+                type=f.kind,
+                nullable=f.nullable,
+                min=f.min,
+                max=f.max,
+                categories=f.categories,
+                limit_min=lo,
+                limit_max=hi,
+            )  # fmt: skip
+        )
     return SchemaResponse(model=model, fields=fields, target=schema.target, task=schema.task, classes=schema.classes)

@@ -46,7 +46,8 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
     reg, decision = result.registration, result.registration.decision
     console.print(f"registered: {reg.model_name} v{reg.version} (run {reg.run_id}), alias challenger")
     champion = "none" if decision.champion_score is None else f"{decision.champion_score:.4f}"
-    verdict = "[green]promoted to champion[/green]" if decision.promoted else "[yellow]not promoted[/yellow]"
+    colour = "green" if decision.promoted else "yellow"
+    verdict = f"[{colour}]{decision.verdict if decision.promoted else 'not promoted'}[/{colour}]"
     console.print(
         f"gate on {decision.metric}: challenger {decision.challenger_score:.4f} vs champion {champion}"
         f" (v{decision.champion_version or '-'}) -> {verdict}: {decision.reason}"

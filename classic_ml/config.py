@@ -31,6 +31,19 @@ class ColumnCheck(BaseModel):
     nullable: bool = True
 
 
+class LimitsSpec(BaseModel):
+    """What ``POST /predict`` refuses as impossible (422), saved with the model as each number's limits.
+
+    A number is accepted within its training range widened by ``margin`` times the range's width on each
+    side, and within its ``checks`` bounds (``min: 0``: no negative measurement). Between the training
+    range and these limits it is accepted with a warning (drift is reported, not hidden).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    margin: float = Field(10.0, ge=0, description="Widths of the training range added on each side.")
+
+
 class EstimatorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +72,7 @@ class TrainingConfig(BaseModel):
     features: dict[str, FeatureKind] | None = Field(None, description="Omitted: every column but target and drop.")
     drop: list[str] = Field(default_factory=list, description="Columns ignored when features are inferred.")
     checks: dict[str, ColumnCheck] = Field(default_factory=dict)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
     estimator: EstimatorSpec
     metrics: list[str] = Field(..., min_length=1)
     gate: GateSpec

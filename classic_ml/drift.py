@@ -8,7 +8,13 @@ Evidently picks the test per column (K-S / chi-square / Z-test on small samples,
 Jensen-Shannon on large ones) and decides drift per column; we report its test, score, threshold
 and verdict, the share of drifted *features*, and the drift of the prediction distribution
 (a column of its own, not counted in the share). A window is ``drift`` when that share reaches
-``settings.monitoring.drift_share_threshold``.
+``settings.monitoring.drift_share_threshold``, or when a feature's input issues pass their own threshold.
+
+Whatever the log holds, the summary is computed (``clean_window``): categories the model never saw are
+left out of the tests and reported as ``input_issues.unknown_category_share``; numbers that are not finite
+or beyond the model's limits (logged before limits existed) are reported as ``invalid_number_share``, and
+cleared or clipped to those limits for the tests; a column left with nothing to test, or whose test
+fails anyway, is reported untested (``test: null``) instead of failing the window.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,7 +32,7 @@ from sqlalchemy.engine import Engine
 from classic_ml.prediction_log import prediction_table, read_predictions
 from classic_ml.preprocess import feature_frame
 from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
-from classic_ml.schema import FeatureSchema, class_label
+from classic_ml.schema import DEFAULT_MARGIN, FeatureSchema, class_label, widened
 from classic_ml.tracking import reference_frame
 from genaiops.db import make_engine
 from genaiops.settings import Settings
@@ -33,6 +40,7 @@ from genaiops.settings import Settings
 log = logging.getLogger(__name__)
 
 PREDICTION = "__prediction__"
+INPUT_ISSUE_SHARE = 0.1  # default share of unknown categories / invalid numbers above which a feature is flagged
 
 
 class NoReferenceError(LookupError):
@@ -90,7 +98,61 @@ def _definition(schema: FeatureSchema) -> Any:
     return DataDefinition(numerical_columns=numbers, categorical_columns=categories)
 
 
-def run_drift(reference: Reference, current: pd.DataFrame, threshold: float) -> tuple[dict[str, Any], Any]:
+def _bounds(reference: Reference) -> dict[str, tuple[float | None, float | None]]:
+    """What a numeric column may hold in a test: the model's limits (features), the reference's range widened."""
+    bounds = {f.name: f.limits() for f in reference.schema.fields if f.kind == "number"}
+    if reference.schema.task != "classification":
+        values = pd.to_numeric(reference.frame[PREDICTION], errors="coerce")
+        bounds[PREDICTION] = widened(_finite(values.min()), _finite(values.max()), DEFAULT_MARGIN)
+    return bounds
+
+
+def _known(reference: Reference) -> dict[str, set[str]]:
+    """Categories of each categorical feature the model was trained on (schema) or saw in its reference."""
+    known = {}
+    for spec in reference.schema.fields:
+        if spec.kind == "category":
+            seen = {str(v) for v in reference.frame[spec.name].dropna().unique()}
+            known[spec.name] = seen | set(spec.categories or [])
+    return known
+
+
+def clean_window(
+    current: pd.DataFrame, reference: Reference, issue_share: float = INPUT_ISSUE_SHARE
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The window as the drift tests can take it, and what had to be left out or clipped (``input_issues``)."""
+    frame = current.copy()
+    rows = max(len(frame), 1)
+    unknown: dict[str, float] = {}
+    invalid: dict[str, float] = {}
+    for name, categories in _known(reference).items():
+        values = frame[name]
+        mask = values.notna() & ~values.astype(str).isin(categories)
+        unknown[name] = round(float(mask.sum()) / rows, 4)
+        frame[name] = values.where(~mask, np.nan).astype(object)
+    for name, (lo, hi) in _bounds(reference).items():
+        values = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        finite = np.isfinite(values)
+        low = -np.inf if lo is None else lo
+        high = np.inf if hi is None else hi
+        beyond = finite & ((values < low) | (values > high))
+        if name != PREDICTION:
+            invalid[name] = round(float(((values.notna() & ~finite) | beyond).sum()) / rows, 4)
+        frame[name] = values.where(finite, np.nan).clip(lower=lo, upper=hi)
+    shares = {**unknown, **invalid}
+    flagged = [n for n in reference.schema.feature_names if shares.get(n, 0.0) > issue_share]
+    issues = {
+        "unknown_category_share": unknown,
+        "invalid_number_share": invalid,
+        "threshold": issue_share,
+        "flagged": flagged,
+    }
+    return frame, issues
+
+
+def run_drift(
+    reference: Reference, current: pd.DataFrame, threshold: float, issue_share: float = INPUT_ISSUE_SHARE
+) -> tuple[dict[str, Any], Any]:
     """Evidently's full report on one window: (the window's drift fields, the snapshot for the HTML report).
 
     About 1 s a window on 2 cores, most of it drawing the report's plotly figures: only for the
@@ -99,14 +161,15 @@ def run_drift(reference: Reference, current: pd.DataFrame, threshold: float) -> 
     from evidently import Dataset, Report
     from evidently.presets import DataDriftPreset
 
+    clean, issues = clean_window(current, reference, issue_share)
     definition = _definition(reference.schema)
     report = Report([DataDriftPreset(drift_share=threshold)], include_tests=True)
     snapshot = report.run(
-        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(clean, data_definition=definition),
         Dataset.from_pandas(reference.frame, data_definition=definition),
     )
     columns = _column_results(snapshot.dict(), reference.schema)
-    return _fields(columns, reference, current, threshold), snapshot
+    return _fields(columns, reference, clean, threshold, issues), snapshot
 
 
 def warm_up() -> None:
@@ -114,23 +177,35 @@ def warm_up() -> None:
     import evidently.legacy.calculations.data_drift  # noqa: F401
 
 
-def drift_fields(reference: Reference, current: pd.DataFrame, threshold: float) -> dict[str, Any]:
+def drift_fields(
+    reference: Reference, current: pd.DataFrame, threshold: float, issue_share: float = INPUT_ISSUE_SHARE
+) -> dict[str, Any]:
     """The same drift fields as :func:`run_drift`, without drawing a report (a few times faster).
 
     Calls what Evidently's ``ValueDrift`` metric calls for each column of the ``DataDriftPreset``
     (``get_one_column_drift``: the auto-chosen test, its score, threshold and verdict) and skips the
     widgets it renders next. A test holds the two paths equal.
     """
+    clean, issues = clean_window(current, reference, issue_share)
+    columns: dict[str, dict[str, Any]] = {}
+    for name, kind in _kinds(reference.schema).items():
+        if clean[name].notna().any():
+            try:
+                columns[name] = _column_drift(clean, reference, name, kind)
+            except Exception as exc:  # noqa: BLE001 - one column's test must never cost the window its summary
+                log.warning("drift test of %r not run on this window: %s: %s", name, type(exc).__name__, exc)
+    return _fields(columns, reference, clean, threshold, issues)
+
+
+def _column_drift(current: pd.DataFrame, reference: Reference, name: str, kind: str) -> dict[str, Any]:
     from evidently.legacy.calculations.data_drift import get_one_column_drift
     from evidently.legacy.core import ColumnType
     from evidently.legacy.metric_results import DatasetColumns, DatasetUtilityColumns
     from evidently.legacy.options.data_drift import DataDriftOptions
 
-    kinds = _kinds(reference.schema)
     options = DataDriftOptions(all_features_stattest=None, all_features_threshold=None, nbinsx=None)
-    columns: dict[str, dict[str, Any]] = {}
-    for name, kind in kinds.items():
-        column_type = ColumnType.Numerical if kind == "numeric" else ColumnType.Categorical
+    column_type = ColumnType.Numerical if kind == "numeric" else ColumnType.Categorical
+    with np.errstate(all="ignore"):
         drift = get_one_column_drift(
             current_data=current,
             reference_data=reference.frame,
@@ -149,27 +224,37 @@ def drift_fields(reference: Reference, current: pd.DataFrame, threshold: float) 
             column_type=column_type,
             agg_data=True,
         )
-        columns[name] = {
-            "name": name,
-            "kind": kind,
-            "test": drift.stattest_name,
-            "score": _finite(drift.drift_score),
-            "threshold": drift.stattest_threshold,
-            "drifted": bool(drift.drift_detected),
-        }
-    return _fields(columns, reference, current, threshold)
+    return {
+        "name": name,
+        "kind": kind,
+        "test": drift.stattest_name,
+        "score": _finite(drift.drift_score),
+        "threshold": drift.stattest_threshold,
+        "drifted": bool(drift.drift_detected),
+    }
+
+
+def _untested(name: str, kind: str) -> dict[str, Any]:
+    """A column with nothing left to test (every value missing or unknown) or whose test failed."""
+    return {"name": name, "kind": kind, "test": None, "score": None, "threshold": None, "drifted": False}
 
 
 def _fields(
-    columns: dict[str, dict[str, Any]], reference: Reference, current: pd.DataFrame, threshold: float
+    columns: dict[str, dict[str, Any]],
+    reference: Reference,
+    current: pd.DataFrame,
+    threshold: float,
+    issues: dict[str, Any],
 ) -> dict[str, Any]:
-    features = [columns[n] for n in reference.schema.feature_names if n in columns]
+    kinds = _kinds(reference.schema)
+    features = [columns.get(n) or _untested(n, kinds[n]) for n in reference.schema.feature_names]
     share = sum(f["drifted"] for f in features) / len(features) if features else 0.0
     prediction = columns.get(PREDICTION)
     return {
         "share_drifted": round(share, 4),
-        "drift_detected": bool(features) and share >= threshold,
+        "drift_detected": (bool(features) and share >= threshold) or bool(issues["flagged"]),
         "features": features,
+        "input_issues": issues,
         "prediction_distribution": _distribution(current[PREDICTION], reference.schema),
         "prediction_drift": None if prediction is None else {k: prediction[k] for k in PREDICTION_DRIFT_KEYS},
     }
@@ -283,7 +368,9 @@ _full_windows: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # full window
 _CACHE_SIZE = 256
 
 
-def window_summary(reference: Reference, window: Window, threshold: float) -> dict[str, Any]:
+def window_summary(
+    reference: Reference, window: Window, threshold: float, issue_share: float = INPUT_ISSUE_SHARE
+) -> dict[str, Any]:
     """One entry of ``windows``; full windows are computed once per process (they never change)."""
     bounds = {
         "index": window.index,
@@ -291,10 +378,10 @@ def window_summary(reference: Reference, window: Window, threshold: float) -> di
         "end": window.rows["ts"].iloc[-1].isoformat(),
         "rows": len(window.rows),
     }
-    key = (reference.key, bounds["start"], bounds["end"], bounds["rows"], threshold)
+    key = (reference.key, bounds["start"], bounds["end"], bounds["rows"], threshold, issue_share)
     fields = _full_windows.get(key) if window.full else None
     if fields is None:
-        fields = drift_fields(reference, current_frame(window.rows, reference), threshold)
+        fields = drift_fields(reference, current_frame(window.rows, reference), threshold, issue_share)
         if window.full:
             _full_windows[key] = fields
             while len(_full_windows) > _CACHE_SIZE:
@@ -333,7 +420,8 @@ def classic_drift(
     finally:
         if owned:
             engine.dispose()
-    summaries = [window_summary(reference, w, threshold) for w in windows]
+    issue_share = settings.monitoring.input_issue_share
+    summaries = [window_summary(reference, w, threshold, issue_share) for w in windows]
     current = summaries[-1] if summaries else None
     status = "no_data" if current is None else ("drift" if current["drift_detected"] else "ok")
     summary = {

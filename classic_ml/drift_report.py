@@ -47,8 +47,8 @@ def log_drift_report(settings: Settings, reference: Reference, window: Window, s
         found = client.search_runs([experiment_id], filter_string=f"tags.window_key = '{key}'", max_results=1)
         if found:
             return f"runs:/{found[0].info.run_id}/drift/report.html"
-        threshold = settings.monitoring.drift_share_threshold
-        _, snapshot = run_drift(reference, current_frame(window.rows, reference), threshold)
+        threshold, issue_share = settings.monitoring.drift_share_threshold, settings.monitoring.input_issue_share
+        _, snapshot = run_drift(reference, current_frame(window.rows, reference), threshold, issue_share)
         run = client.create_run(
             experiment_id,
             run_name=f"classic-drift {reference.key} window {current['index']}",

@@ -18,7 +18,7 @@ from classic_ml.config import TrainingConfig, load_config
 from classic_ml.data import load_dataset, split_holdout
 from classic_ml.evaluate import evaluate
 from classic_ml.register import Candidate, Registration, register
-from classic_ml.schema import FeatureSchema, contract_schema, detect_task, feature_kinds, infer_schema
+from classic_ml.schema import FeatureSchema, contract_schema, detect_task, feature_kinds, infer_schema, with_limits
 from classic_ml.train import train
 from classic_ml.validate import ValidationReport, drop_invalid, validate
 from genaiops.settings import Settings
@@ -70,7 +70,7 @@ def run_training(
     clean = drop_invalid(df, report, config.max_invalid_fraction)
 
     step("preprocess")
-    schema = infer_schema(clean, kinds, config.target, task)
+    schema = with_limits(infer_schema(clean, kinds, config.target, task), config)
     train_df, holdout = split_holdout(clean, config, task)
 
     step("train")

@@ -27,7 +27,10 @@ DEFAULT_TABLE = "classic_predictions"
 __all__ = ["DEFAULT_TABLE", "PredictionLog", "build_prediction_log", "log_rows", "make_engine", "read_predictions"]
 
 
-def prediction_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None) -> sa.Table:
+def prediction_table(
+    name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None, extra: tuple[sa.Column, ...] = ()
+) -> sa.Table:
+    """The log's table; ``extra`` columns extend it (the shadow log: the champion's answer next to the challenger's)."""
     return sa.Table(
         name,
         metadata or sa.MetaData(),
@@ -41,6 +44,7 @@ def prediction_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = N
         sa.Column("prediction", sa.JSON),
         sa.Column("probabilities", sa.JSON),
         sa.Column("unknown_categories", sa.JSON),
+        *extra,
     )
 
 

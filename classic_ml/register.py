@@ -51,6 +51,13 @@ class GateDecision:
     challenger_score: float
     champion_score: float | None = None
     champion_version: str | None = None
+    deferred: bool = False  # passed the gate but kept as challenger (classic.promote_on_train off: shadow first)
+
+    @property
+    def verdict(self) -> str:
+        if self.promoted and self.deferred:
+            return "passed the gate, kept as challenger for shadow traffic"
+        return "promoted to champion" if self.promoted else "kept as challenger"
 
 
 @dataclass
@@ -125,7 +132,9 @@ def register(settings: Settings, candidate: Candidate) -> Registration:
     tags = {"gate.decision": "promoted" if decision.promoted else "rejected", "gate.reason": decision.reason}
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
-    if decision.promoted:
+    if decision.promoted and not settings.classic.promote_on_train and decision.champion_version is not None:
+        decision.deferred = True  # `genaiops release promote --with-classic` moves it, after shadow traffic
+    elif decision.promoted:
         client.set_registered_model_alias(name, "champion", version)
         with tempfile.TemporaryDirectory(prefix="classic-promoted-") as tmp:
             source = client.get_model_version_download_uri(name, version)

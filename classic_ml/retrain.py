@@ -114,6 +114,6 @@ def retrain(
     except (ConfigError, InvalidDataError) as exc:
         raise RetrainError(str(exc)) from exc
     decision = result.registration.decision
-    verdict = "promoted to champion" if decision.promoted else "kept as challenger"
-    reason = f"{why}: v{result.version} trained with {len(extra)} labelled row(s), {verdict} ({decision.reason})"
+    trained = f"v{result.version} trained with {len(extra)} labelled row(s)"
+    reason = f"{why}: {trained}, {decision.verdict} ({decision.reason})"
     return RetrainOutcome(True, reason, drift, len(extra), result)

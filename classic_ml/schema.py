@@ -21,6 +21,7 @@ from classic_ml.config import ConfigError, FeatureKind, TrainingConfig
 SCHEMA_FILE = "feature_schema.json"
 Task = Literal["classification", "regression"]
 NUMERIC_SHARE = 0.9  # a text column is inferred numeric when this share of its values parse as numbers
+DEFAULT_MARGIN = 10.0  # limits of a model saved before limits existed: its training range widened this many times
 
 
 class FieldSpec(BaseModel):
@@ -30,6 +31,22 @@ class FieldSpec(BaseModel):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+    limit_min: float | None = None  # numbers: what /predict accepts at all (config ``limits`` and ``checks``)
+    limit_max: float | None = None
+
+    def limits(self) -> tuple[float | None, float | None]:
+        """The accepted span of a number; a schema saved without limits gets the default margin around its range."""
+        if self.limit_min is not None or self.limit_max is not None:
+            return self.limit_min, self.limit_max
+        return widened(self.min, self.max, DEFAULT_MARGIN)
+
+
+def widened(lo: float | None, hi: float | None, margin: float) -> tuple[float | None, float | None]:
+    """``[lo, hi]`` widened by ``margin`` times its width on each side (a point range by its magnitude, or 1)."""
+    if lo is None or hi is None:
+        return None, None
+    width = (hi - lo) or max(abs(hi), 1.0)
+    return lo - margin * width, hi + margin * width
 
 
 class FeatureSchema(BaseModel):
@@ -141,6 +158,22 @@ def infer_schema(df: pd.DataFrame, kinds: dict[str, FeatureKind], target: str, t
         numeric_labels = bool(ptypes.is_numeric_dtype(y))
         classes = [class_label(v) for v in sorted(y.unique())]
     return FeatureSchema(fields=fields, target=target, task=task, classes=classes, target_numeric=numeric_labels)
+
+
+def with_limits(schema: FeatureSchema, config: TrainingConfig) -> FeatureSchema:
+    """The schema with each number's limits: training range widened by ``config.limits.margin``, within its checks."""
+    fields = []
+    for spec in schema.fields:
+        if spec.kind == "number":
+            lo, hi = widened(spec.min, spec.max, config.limits.margin)
+            check = config.checks.get(spec.name)
+            if check is not None and check.min is not None:
+                lo = check.min if lo is None else max(lo, check.min)
+            if check is not None and check.max is not None:
+                hi = check.max if hi is None else min(hi, check.max)
+            spec = spec.model_copy(update={"limit_min": lo, "limit_max": hi})
+        fields.append(spec)
+    return schema.model_copy(update={"fields": fields})
 
 
 def class_label(value: object) -> str:

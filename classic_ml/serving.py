@@ -4,22 +4,37 @@ Built once in the lifespan (``build_classic_service``). A missing model does not
 ``predict`` raises ``ModelUnavailableError`` (503 naming the command that trains one) until a
 model is trained and ``reload`` is called. ``reload`` swaps the whole serving state in one
 assignment, so a request in flight finishes on the model it started with.
+
+When the registry also has a ``challenger`` (another version than the champion) and ``classic.shadow`` is
+on, the state carries a ``ShadowScorer``: each request's records are handed to it after the champion
+answered, and scored off the request path (``classic_ml.shadow``).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from classic_ml.api_models import ModelRef, build_request_model
 from classic_ml.prediction_log import PredictionLog, build_prediction_log, log_rows
-from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
+from classic_ml.registry import (
+    TRAIN_COMMAND,
+    LoadedModel,
+    NoModelError,
+    RegistryUnavailableError,
+    load_for_serving,
+    load_registered,
+)
 from classic_ml.scoring import Scorer
+from classic_ml.shadow import ShadowScorer, build_shadow
 from genaiops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,15 +64,16 @@ class ServingState:
     request_model: type[BaseModel]
     one: TypeAdapter
     many: TypeAdapter
+    shadow: ShadowScorer | None = None  # the challenger scoring the same traffic off the request path
 
     @property
     def ref(self) -> ModelRef:
         return ModelRef(name=self.model.name, version=self.model.version, source=self.model.source)
 
 
-def _state(model: LoadedModel) -> ServingState:
+def _state(model: LoadedModel, shadow: ShadowScorer | None = None) -> ServingState:
     record = build_request_model(model.schema)
-    return ServingState(model, Scorer(model), record, TypeAdapter(record), TypeAdapter(list[record]))  # type: ignore[valid-type]
+    return ServingState(model, Scorer(model), record, TypeAdapter(record), TypeAdapter(list[record]), shadow)  # type: ignore[valid-type]
 
 
 class ClassicService:
@@ -66,6 +82,7 @@ class ClassicService:
         self.prediction_log = prediction_log
         self._state: ServingState | None = None
         self._reload_lock = threading.Lock()
+        self._shadow_dirs: dict[int, str] = {}  # shadow scorer -> the folder its challenger was downloaded to
 
     @property
     def state(self) -> ServingState:
@@ -88,8 +105,30 @@ class ClassicService:
             model = load_for_serving(self.settings)
             if model is None:
                 raise ModelUnavailableError(f"no champion could be loaded: {TRAIN_COMMAND}")
-            self._state = _state(model)
+            old = self._state
+            self._state = _state(model, self._load_shadow(model))
+            if old is not None and old.shadow is not None:
+                old.shadow.close()
+                shutil.rmtree(self._shadow_dirs.pop(id(old.shadow), ""), ignore_errors=True)
             return previous, self._state.ref
+
+    def _load_shadow(self, champion: LoadedModel) -> ShadowScorer | None:
+        """The registry's challenger behind a shadow scorer, when there is one other than the champion."""
+        if not self.settings.classic.shadow or champion.source != "registry":
+            return None
+        target = Path(tempfile.mkdtemp(prefix="classic-challenger-"))  # removed when this shadow is replaced
+        try:
+            challenger = load_registered(self.settings, "challenger", target)
+        except (NoModelError, RegistryUnavailableError) as exc:
+            log.info("no shadow challenger: %s", exc)
+            challenger = None
+        if challenger is None or challenger.version == champion.version:
+            shutil.rmtree(target, ignore_errors=True)
+            return None
+        log.info("shadow: challenger v%s scores /predict traffic off the request path", challenger.version)
+        shadow = build_shadow(self.settings, challenger)
+        self._shadow_dirs[id(shadow)] = str(target)
+        return shadow
 
     def parse(self, body: Any) -> list[dict[str, Any]]:
         """A decoded JSON body (one record or a list) -> validated records keyed by column name."""
@@ -119,9 +158,19 @@ class ClassicService:
         results = state.scorer.predict_records(records)
         if self.prediction_log is not None:
             self.prediction_log.append(log_rows(request_id, state.model.name, state.model.version, records, results))
+        if state.shadow is not None:
+            state.shadow.submit(request_id, state.model.version, records, results)
         return {"request_id": request_id, "model": state.ref.model_dump(), "predictions": results}
 
+    @property
+    def shadow(self) -> ShadowScorer | None:
+        return self._state.shadow if self._state is not None else None
+
     def close(self) -> None:
+        shadow = self.shadow
+        if shadow is not None:
+            shadow.close()
+            shutil.rmtree(self._shadow_dirs.pop(id(shadow), ""), ignore_errors=True)
         if self.prediction_log is not None:
             self.prediction_log.close()
 

@@ -75,3 +75,60 @@ def promote_challenger(settings: Settings, comparison: ClassicComparison) -> Non
     if comparison.challenger_version is None:
         raise ValueError("no challenger to promote: run genaiops train")
     mlflow_client(settings).set_registered_model_alias(comparison.model, "champion", comparison.challenger_version)
+
+
+@dataclass
+class ShadowCheck:
+    """What shadow traffic says about promoting the challenger: the figures, and each refusal's reason."""
+
+    rows: int
+    agreement_rate: float | None
+    accuracy: dict[str, Any] | None
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def shadow_check(
+    settings: Settings,
+    comparison: ClassicComparison,
+    *,
+    min_agreement: float | None = None,
+    labels: Any = None,
+) -> ShadowCheck:
+    """The challenger against the champion on shadow traffic (``classic_ml.shadow``): agreement at least
+    ``min_agreement`` over ``classic.shadow_min_rows`` rows, and with ``labels`` (the retrain labels file) an
+    accuracy gain of at least ``classic.shadow_min_accuracy_gain``."""
+    from classic_ml.config import load_config
+    from classic_ml.retrain import read_labels
+    from classic_ml.shadow import agreement, read_shadow, shadow_accuracy
+
+    c = settings.classic
+    rows = read_shadow(settings)
+    if not rows.empty:
+        pair = (rows["model_version"].astype(str) == str(comparison.challenger_version)) & (
+            rows["champion_version"].astype(str) == str(comparison.champion_version)
+        )
+        rows = rows[pair]
+    figures = agreement(rows) if not rows.empty else {}
+    count, rate = int(figures.get("rows", 0)), figures.get("agreement_rate")
+    failures = []
+    if min_agreement is not None:
+        if count < c.shadow_min_rows or rate is None:
+            failures.append(f"{count} shadow row(s), fewer than classic.shadow_min_rows={c.shadow_min_rows}")
+        elif rate < min_agreement:
+            failures.append(f"agreement {rate:.3f} with the champion is below {min_agreement:g}")
+    accuracy = None
+    if labels is not None:
+        target = load_config(c.config_path).target
+        accuracy = shadow_accuracy(rows, read_labels(labels, target), target) if not rows.empty else {"labelled": 0}
+        if accuracy["labelled"] < c.shadow_min_rows:
+            failures.append(f"{accuracy['labelled']} labelled shadow row(s), fewer than {c.shadow_min_rows}")
+        elif accuracy["gain"] < c.shadow_min_accuracy_gain:
+            failures.append(
+                f"accuracy gain {accuracy['gain']:+.3f} on labelled shadow traffic is below "
+                f"classic.shadow_min_accuracy_gain={c.shadow_min_accuracy_gain:g}"
+            )
+    return ShadowCheck(count, rate, accuracy, failures)

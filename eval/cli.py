@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -193,9 +194,29 @@ def release_promote(
     ctx: typer.Context,
     run_id: str = typer.Option(None, help="rag-eval run of the release; default: the newest."),
     with_classic: bool = typer.Option(False, "--with-classic", help="Also make the classic challenger champion."),
+    require_live: bool = typer.Option(
+        False,
+        "--require-live",
+        help="Also require enough live traffic on the prompt version (canary, prompts.canary_min_asks).",
+    ),
+    min_agreement: float = typer.Option(
+        None,
+        "--min-agreement",
+        min=0,
+        max=1,
+        help="With --with-classic: the challenger must agree with the champion on this share of shadow "
+        "traffic; default settings classic.shadow_min_agreement (unset: not required).",
+    ),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        help="With --with-classic: labels of shadow traffic (retrain format); the challenger's accuracy gain "
+        "must reach classic.shadow_min_accuracy_gain.",
+    ),
 ) -> None:
     """Make a RAG release the production baseline (and its prompt version `production`), only if every gate
-    passes. Example: `genaiops release promote --with-classic`."""
+    passes; a prompt version worse than production on live traffic (canary) is never promoted.
+    Example: `genaiops release promote --with-classic`."""
     from eval.classic_report import promote_challenger
     from eval.gate import NoEvalRunError, gate_run
     from eval.tracking import mark_baseline
@@ -212,6 +233,9 @@ def release_promote(
     if comparison is not None:
         console.print(_classic_table(comparison))
     classic_ok = comparison is None or comparison.challenger_passes or comparison.challenger_is_champion
+    if comparison is not None and not comparison.challenger_is_champion:
+        agreement = min_agreement if min_agreement is not None else settings.classic.shadow_min_agreement
+        classic_ok = _shadow_ok(settings, comparison, agreement, labels) and classic_ok
     if not (gate_report.passed and classic_ok):
         console.print("[red]not promoted: a gate failed (nothing was changed)[/red]")
         raise typer.Exit(1)
@@ -223,6 +247,7 @@ def release_promote(
     except ReleaseError as exc:
         console.print(f"[red]not promoted: {exc}[/red]")
         raise typer.Exit(1) from exc
+    _live_gate(settings, name, version, require_live)
     promote(settings, name, version, "production")
     mark_baseline(settings, current["run_id"])
     if comparison is not None and not comparison.challenger_is_champion:
@@ -231,6 +256,69 @@ def release_promote(
         f"[green]release {current['params'].get('release_id', '?')} promoted: prompt {name}@{version} is "
         "production (POST /admin/reload/rag to serve it)[/green]"
     )
+
+
+def _shadow_ok(settings, comparison, min_agreement: float | None, labels: Path | None) -> bool:  # type: ignore[no-untyped-def]
+    """The challenger on shadow traffic, when asked (a minimum agreement, labels): printed, then judged."""
+    from eval.classic_report import shadow_check
+
+    if min_agreement is None and labels is None:
+        return True
+    from classic_ml.retrain import RetrainError
+
+    try:
+        check = shadow_check(settings, comparison, min_agreement=min_agreement, labels=labels)
+    except RetrainError as exc:  # an unreadable labels file
+        console.print(f"[red]{exc}[/red]")
+        return False
+    line = f"shadow traffic: {check.rows} row(s), agreement {_fmt(check.agreement_rate)}"
+    if check.accuracy and check.accuracy.get("labelled"):
+        a = check.accuracy
+        line += (f", {a['labelled']} labelled: champion accuracy {_fmt(a['champion_accuracy'])}, "
+                 f"challenger {_fmt(a['challenger_accuracy'])}")  # fmt: skip
+    console.print(line)
+    for failure in check.failures:
+        console.print(f"[red]shadow check failed: {failure}[/red]")
+    return check.passed
+
+
+def _live_gate(settings, name: str, version: int, require_live: bool) -> None:  # type: ignore[no-untyped-def]
+    """The live comparison with production (canary traffic): exit 1 on a worse candidate, or on too little
+    traffic with ``--require-live``. Nothing has moved yet when it refuses."""
+    from eval.release import live_comparison
+
+    live = live_comparison(settings, name, version)
+    if live is None:
+        console.print(f"live traffic: {name}@{version} already answers as production")
+        return
+    console.print(live_table(live))
+    if live["verdict"] == "worse":
+        console.print(f"[red]not promoted: {live['candidate']} is worse than production on live traffic[/red]")
+        raise typer.Exit(1)
+    if require_live and live["verdict"] == "insufficient_data":
+        console.print(f"[red]not promoted: --require-live and {live['reason']}[/red]")
+        raise typer.Exit(1)
+
+
+def live_table(live: dict) -> Table:
+    """The canary comparison (rag.canary.compare) as a table: one test per signal and the verdict."""
+    asks = live["asks"]
+    table = Table(
+        title=f"Live traffic: {live['candidate']} ({asks['candidate']} asks) vs {live['production']} "
+        f"({asks['production']} asks)"
+    )
+    for column in ("signal", "production", "candidate", "test", "p-value", "direction"):
+        table.add_column(column, justify="left" if column in ("signal", "test") else "right")
+    for test in live["tests"]:
+        direction = test["direction"] if test["significant"] else f"({test['direction']})"
+        colour = {"better": "green", "worse": "red"}.get(direction, "")
+        table.add_row(
+            test["signal"], _fmt(test["production"]), _fmt(test["candidate"]), test["test"],
+            "-" if test["p_value"] is None else f"{test['p_value']:.3g}",
+            f"[{colour}]{direction}[/{colour}]" if colour else direction,
+        )  # fmt: skip
+    table.caption = f"verdict: {live['verdict']} ({live['reason']})"
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,10 @@ or a generative answer not marked grounded). Candidates are grouped by question,
 against the golden set and the review file (same text after normalisation, or a near-identical one),
 and appended to ``eval/datasets/candidates.jsonl``. A reviewer fills ``reference`` / ``key_phrase``,
 fixes ``kind`` if needed, and moves the entry to ``golden.jsonl``: the next eval covers what users asked.
+
+``source="mlflow"`` (or ``"both"``) also reads the thumbs-down traces of the MLflow experiment
+``rag-traces`` (the ``user_feedback`` assessments ``POST /feedback`` attaches): what another replica or an
+older ask log recorded is curated too. An ask found in both counts once (the ask log's row wins).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -25,6 +29,8 @@ from genaiops.settings import REPO_ROOT, Settings
 
 DEFAULT_CANDIDATES = REPO_ROOT / "eval" / "datasets" / "candidates.jsonl"
 SIMILAR = 92  # rapidfuzz ratio (0-100) above which two normalised questions are the same question
+MAX_TRACES = 5000  # thumbs-down traces read from MLflow at most, newest first
+Source = Literal["log", "mlflow", "both"]
 
 
 @dataclass
@@ -106,15 +112,83 @@ def _iso(value: Any) -> str | None:
     return None if pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
-def curate(
-    settings: Settings, out: Path | None = None, *, since: datetime | None = None, golden: Path | None = None
-) -> CurateReport:
-    """Append new candidates from the ask log to the review file; returns what was added."""
+def thumbs_down_traces(settings: Settings, since: datetime | None = None) -> pd.DataFrame:
+    """Traces rated down in MLflow (``feedback.user_feedback = false``) as ask-log rows (the columns curation uses)."""
+    import mlflow
+
+    from genaiops.tracking import configure_mlflow, mlflow_client
+    from rag.tracing import FEEDBACK_NAME
+
+    columns = ["request_id", "ts", "question", "top_score", "sources", "mode", "grounded", "rating", "comment"]
+    configure_mlflow(settings)
+    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    if experiment is None:
+        return pd.DataFrame(columns=columns)
+    found = mlflow.search_traces(
+        locations=[experiment.experiment_id],
+        filter_string=f"feedback.{FEEDBACK_NAME} = 'false'",
+        max_results=MAX_TRACES,
+        order_by=["timestamp_ms DESC"],
+        return_type="list",
+    )
+    rows = [_trace_row(trace, FEEDBACK_NAME) for trace in found]
+    frame = pd.DataFrame(rows, columns=columns)
+    if not frame.empty:
+        frame["ts"] = pd.to_datetime(frame["ts"], unit="ms", utc=True)
+        if since is not None:
+            frame = frame[frame["ts"] >= pd.Timestamp(since, tz="UTC" if since.tzinfo is None else None)]
+    return frame.sort_values("ts").reset_index(drop=True) if not frame.empty else frame
+
+
+def _trace_row(trace: Any, feedback_name: str) -> dict[str, Any]:
+    """One ask-log-shaped row from a trace: the question (root inputs), answer mode, sources and the comment."""
+    root = next((s for s in trace.data.spans if s.parent_id is None), None)
+    retrieve = next((s for s in trace.data.spans if s.name == "retrieve"), None)
+    documents = (retrieve.outputs if retrieve is not None else None) or []
+    sources = [{k: d.get("metadata", {}).get(k) for k in ("source", "heading", "score")} for d in documents]
+    scores = [s["score"] for s in sources if s["score"] is not None]
+    outputs = (root.outputs if root is not None else None) or {}
+    down = [a for a in trace.info.assessments if a.name == feedback_name and a.value is False]
+    tags = trace.info.tags
+    return {
+        "request_id": tags.get("request_id", trace.info.trace_id),
+        "ts": trace.info.timestamp_ms,
+        "question": ((root.inputs if root is not None else None) or {}).get("question", ""),
+        "top_score": max(scores, default=None),
+        "sources": sources,
+        "mode": tags.get("mode", outputs.get("mode", "")),
+        "grounded": bool(outputs.get("grounded", False)),
+        "rating": "down",
+        "comment": down[-1].rationale if down else None,
+    }
+
+
+def _asks(settings: Settings, source: Source, since: datetime | None) -> pd.DataFrame:
     from rag.ask_log import read_asks
 
+    frames = []
+    if source in ("log", "both"):
+        frames.append(read_asks(settings, since=since))
+    if source in ("mlflow", "both"):
+        frames.append(thumbs_down_traces(settings, since))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return read_asks(settings, since=since).head(0)
+    return pd.concat(frames, ignore_index=True).drop_duplicates("request_id", keep="first")
+
+
+def curate(
+    settings: Settings,
+    out: Path | None = None,
+    *,
+    since: datetime | None = None,
+    golden: Path | None = None,
+    source: Source = "log",
+) -> CurateReport:
+    """Append new candidates from the ask log (and/or MLflow's rated traces) to the review file."""
     path = out or DEFAULT_CANDIDATES
     report = CurateReport(path)
-    flagged = flagged_asks(read_asks(settings, since=since))
+    flagged = flagged_asks(_asks(settings, source, since))
     report.considered = len(flagged)
     if flagged.empty:
         return report

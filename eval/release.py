@@ -95,3 +95,16 @@ def release_prompt_version(settings: Settings, params: dict[str, str]) -> tuple[
     if current is None or current.template != to_chat(file_prompt):
         raise ReleaseError(f"no registry version of {name} holds the evaluated file text")
     return name, int(current.version)
+
+
+def live_comparison(settings: Settings, name: str, version: int | str) -> dict[str, Any] | None:
+    """How ``name@version`` did against the production prompt on live traffic (``rag.canary.compare``);
+    None when it already is production (nothing to compare it with)."""
+    from rag.ask_log import read_asks
+    from rag.canary import compare, live_versions
+
+    production, _ = live_versions(settings)
+    if str(version) == str(production):
+        return None
+    asks = read_asks(settings, limit=settings.prompts.canary_window)
+    return compare(asks, production, str(version), settings, name)

@@ -56,18 +56,51 @@ def monitor_classic(
     from genaiops.cli import settings_from
 
     _quiet_mlflow()
+    settings = settings_from(ctx)
     try:
-        summary = classic_drift(settings_from(ctx), window=window, period=period)
+        summary = classic_drift(settings, window=window, period=period)
     except NoReferenceError as exc:
         raise _fail(str(exc)) from exc
     except ValueError as exc:  # a bad --period
         raise _fail(f"--period {period!r}: {exc}") from exc
+    summary["shadow"] = _shadow(settings, summary["model"]["version"], window)
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         _print_classic(summary)
     if summary["status"] == "drift":
         raise typer.Exit(1)
+
+
+def _shadow(settings: Any, champion_version: str, window: int | None) -> dict[str, Any] | None:
+    """The shadow section, with the registry's challenger (when it is another version than the champion)."""
+    from classic_ml.registry import NoModelError, RegistryUnavailableError, load_registered
+    from classic_ml.shadow import shadow_summary
+
+    try:
+        challenger = load_registered(settings, "challenger")
+    except (NoModelError, RegistryUnavailableError):
+        challenger = None
+    if challenger is not None and str(challenger.version) == str(champion_version):
+        challenger = None
+    return shadow_summary(settings, challenger, window=window)
+
+
+def _print_shadow(shadow: dict[str, Any] | None) -> None:
+    if not shadow:
+        return
+    champion = shadow["champion_version"] or "?"
+    console.print(
+        f"shadow: challenger v{shadow['challenger']['version']} vs champion v{champion} on {shadow['rows']} "
+        f"record(s): agreement {_fmt(shadow['agreement_rate'])}"
+    )
+    for label, c in shadow["per_class"].items():
+        console.print(f"  champion said {label}: {c['rows']} row(s), challenger disagreed on "
+                      f"{_fmt(c['disagreement_rate'])} {c['challenger_said'] or ''}")  # fmt: skip
+    drift = shadow.get("drift")
+    if drift:
+        current = drift["current"]
+        console.print(f"  challenger's own drift: {drift['status']} (drifted share {current['share_drifted']:.2f})")
 
 
 def _print_classic(summary: dict[str, Any]) -> None:
@@ -95,6 +128,12 @@ def _print_classic(summary: dict[str, Any]) -> None:
         table.add_row(f["name"], f["kind"], str(f["test"]), _fmt(f["score"]), _fmt(f["threshold"]), drifted)
     console.print(table)
     console.print(f"predictions: {current['prediction_distribution']}   report: {summary['report_uri']}")
+    issues = current.get("input_issues") or {}
+    if issues.get("flagged"):
+        console.print(f"[red]input issues[/red] above {issues['threshold']:g} on {', '.join(issues['flagged'])}: "
+                      f"unknown categories {issues['unknown_category_share']}, "
+                      f"invalid numbers {issues['invalid_number_share']}", highlight=False)  # fmt: skip
+    _print_shadow(summary.get("shadow"))
 
 
 @monitor_app.command("rag")
@@ -132,6 +171,7 @@ def _print_rag(summary: dict[str, Any]) -> None:
         table.add_row(c["name"], _fmt(c["reference"]), _fmt(c["current"]), _fmt(c["threshold"]), status)
     if summary["checks"]:
         console.print(table)
+    _print_versions(summary)
     history = summary["eval_history"]
     if history:
         last = history[-1]
@@ -142,6 +182,26 @@ def _print_rag(summary: dict[str, Any]) -> None:
             if not k.startswith(("nan_", "eval_seconds"))
         )
         console.print(f"last offline eval {last['run_id'][:8]} ({last['prompt']}): {trend}")
+
+
+def _print_versions(summary: dict[str, Any]) -> None:
+    """The recent asks split by prompt version, and the canary's verdict (candidate vs production)."""
+    versions = summary.get("prompt_versions") or []
+    if versions:
+        table = Table(title="recent asks by prompt version")
+        columns = ("asks", "refusal_rate", "grounded_rate", "extractive_rate", "negative_feedback_rate",
+                   "latency_p95_ms", "mean_top_score")  # fmt: skip
+        table.add_column("prompt")
+        for column in columns:
+            table.add_column(column.replace("_", " "), justify="right")
+        for v in versions:
+            table.add_row(v["prompt"], *(_fmt(v[c]) for c in columns))
+        console.print(table)
+    canary = summary.get("canary")
+    if canary:
+        from eval.cli import live_table
+
+        console.print(live_table(canary))
 
 
 def retrain_command(
@@ -172,15 +232,25 @@ def curate_command(
     ctx: typer.Context,
     out: Path = typer.Option(None, "--out", "-o", help="Review file; default eval/datasets/candidates.jsonl."),
     since: datetime = typer.Option(None, help="Only asks from this time on (ISO date or datetime)."),
+    source: str = typer.Option(
+        "log", help="Where rated asks come from: log (the ask log), mlflow (thumbs-down traces), or both."
+    ),
 ) -> None:
     """Thumbs-down and poorly grounded questions from the ask log -> candidate golden entries to review.
 
-    Example: `genaiops eval curate --since 2025-01-01`.
+    Example: `genaiops eval curate --since 2025-01-01 --source both`.
     """
     from eval.curate import curate
     from genaiops.cli import settings_from
 
-    report = curate(settings_from(ctx), out, since=since)
+    if source not in ("log", "mlflow", "both"):
+        raise _fail(f"--source must be log, mlflow or both, not {source!r}")
+    try:
+        report = curate(settings_from(ctx), out, since=since, source=source)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - MLflow unreachable / unreadable: one line, not a traceback
+        if source == "log":
+            raise
+        raise _fail(f"cannot read the traces from MLflow ({type(exc).__name__}: {exc}); try --source log") from exc
     console.print(
         f"{report.considered} flagged ask(s): {len(report.added)} new candidate(s), "
         f"{report.duplicates} already in the golden set or the review file -> {report.path}"

@@ -96,6 +96,31 @@ class RagSettings(BaseModel):
     prompt_name: str = Field("rag_answer", description="Answering prompt, loaded with prompts.load_prompt.")
 
 
+class PromptsSettings(BaseModel):
+    """The prompt canary: a share of /ask traffic answered with ``prompts:/NAME@candidate``."""
+
+    canary_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of /ask traffic answered with the registry's `candidate` prompt when it has one "
+        "(sticky per conversation, else per request); 0 = production only.",
+    )
+    canary_min_asks: int = Field(
+        30, ge=1, description="Asks each prompt version needs before the live comparison gives a verdict."
+    )
+    canary_alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Significance of the live comparison, shared by its tests (Bonferroni): Fisher's exact test "
+        "on the rates, Mann-Whitney on latency and retrieval score.",
+    )
+    canary_window: int = Field(
+        2000, ge=10, description="Most recent asks the live comparison of prompt versions is computed on."
+    )
+
+
 class LlmSettings(BaseModel):
     """The answering model: embedded llama.cpp by default, Ollama in production."""
 
@@ -173,6 +198,35 @@ class ClassicSettings(BaseModel):
     log_queue_size: int = Field(10_000, ge=1, description="Requests waiting for the log writer before /predict waits.")
     log_batch_rows: int = Field(500, ge=1, description="Rows per prediction-log write.")
     log_flush_interval_s: float = Field(0.2, gt=0, description="Longest wait before queued log rows are written.")
+    promote_on_train: bool = Field(
+        True,
+        description="A trained model that passes the holdout gate becomes champion at once; off: it stays "
+        "challenger (scored in shadow) until `genaiops release promote --with-classic`.",
+    )
+    shadow: bool = Field(
+        True, description="Score the registry's `challenger` alias on /predict traffic too, off the request path."
+    )
+    shadow_queue_size: int = Field(
+        1000, ge=1, description="Requests waiting for the shadow challenger; beyond, they are dropped and counted."
+    )
+    shadow_log_table: str = Field("classic_shadow", description="Table of the challenger's shadow answers.")
+    shadow_min_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="`release promote --with-classic` refuses a challenger that agrees with the champion on less "
+        "than this share of shadow traffic; unset = not required.",
+    )
+    shadow_min_rows: int = Field(
+        100, ge=1, description="Shadow rows (or labelled shadow rows) a promotion's shadow checks need."
+    )
+    shadow_min_accuracy_gain: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="With `release promote --with-classic --labels FILE`: challenger accuracy minus champion "
+        "accuracy on labelled shadow traffic must reach this.",
+    )
 
 
 class MonitoringSettings(BaseModel):
@@ -183,6 +237,13 @@ class MonitoringSettings(BaseModel):
         0.3, ge=0, le=1, description="Share of drifted features above which a window is drift (and retrain fires)."
     )
     max_windows: int = Field(12, ge=2, le=200, description="Most recent windows computed and served.")
+    input_issue_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of a window's values of one feature that are unknown categories or invalid numbers "
+        "above which the feature is flagged and the window counts as drift.",
+    )
     ask_log_table: str = Field("rag_asks", description="Table of the RAG ask log (database_url).")
     rag_score_drop: float = Field(0.05, ge=0, le=1, description="Allowed drop of the mean top retrieval score.")
     rag_rate_tolerance: float = Field(
@@ -266,6 +327,7 @@ class Settings(BaseSettings):
     )
 
     rag: RagSettings = RagSettings()
+    prompts: PromptsSettings = PromptsSettings()
     llm: LlmSettings = LlmSettings()
     mlflow: MlflowSettings = MlflowSettings()
     classic: ClassicSettings = ClassicSettings()

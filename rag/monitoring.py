@@ -15,6 +15,9 @@ first traffic the service saw; the current window is the last one. Checks, curre
   telling the two windows' questions apart, against the 95th percentile of random AUCs).
 
 Top scores are those of the sources kept, so a refusal without sources has none.
+
+``prompt_versions`` and ``canary`` (``rag.canary``) split the recent asks by prompt version and compare the
+registry's ``candidate`` with ``production`` on live traffic.
 """
 
 from __future__ import annotations
@@ -176,11 +179,15 @@ def eval_history(settings: Settings, limit: int = 10) -> list[dict[str, Any]]:
 
 def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine | None = None) -> dict[str, Any]:
     """The RAG quality summary (shape of ``GET /monitoring/rag`` in docs/api.md)."""
+    from rag.canary import canary_summary
+
     size = window or settings.monitoring.window
+    table = settings.monitoring.ask_log_table
     owned = engine is None
     engine = engine or make_engine(settings.database_url or "")
     try:
-        loaded = load_windows(engine, settings.monitoring.ask_log_table, size, settings.monitoring.max_windows)
+        loaded = load_windows(engine, table, size, settings.monitoring.max_windows)
+        recent = read_asks(engine, table_name=table, limit=settings.prompts.canary_window)
     finally:
         if owned:
             engine.dispose()
@@ -193,4 +200,5 @@ def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine
         "windows": windows,
         "checks": checks,
         "eval_history": eval_history(settings),
+        **canary_summary(recent, settings),
     }

@@ -13,11 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from genaiops.settings import Settings
-from prompts import PromptTemplate, load_prompt
+from prompts import PromptTemplate
+from prompts.selector import PromptSelector, build_selector
 from rag.answer import decide, runaway, trim_incomplete
 from rag.followup import retrieve_in_conversation
 from rag.grounding import GroundingChecker
@@ -75,30 +76,47 @@ class Plan:
     prompt: BuiltPrompt | None = None
     stopped: str = ""  # why generation was cut short, if it was
     retrieval_score: float | None = None  # best relevance found, also when it was below the floor
+    template: PromptTemplate | None = None  # the prompt version answering (production, or the canary's candidate)
 
 
 class RagService:
     """Answers questions about the indexed course. Thread-safe; llama.cpp calls are serialized."""
 
     def __init__(
-        self, settings: Settings, retriever: Any, llm: ChatModel, prompt: PromptTemplate, tracer: Tracer | None = None
+        self,
+        settings: Settings,
+        retriever: Any,
+        llm: ChatModel,
+        prompt: PromptTemplate,
+        tracer: Tracer | None = None,
+        selector: PromptSelector | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.llm = llm
-        self.prompt = prompt
+        self.selector = selector if selector is not None else PromptSelector(prompt)
         self.tracer: Tracer = tracer or NullTracer()
         rag = settings.rag
         self.checker = GroundingChecker(retriever.embedder, rag.grounding_min_overlap, rag.grounding_min_similarity)
 
     # -- what callers ask about the service -------------------------------------------------
+    @property
+    def prompt(self) -> PromptTemplate:
+        """The production prompt (the canary's candidate, if any, answers only its share of requests)."""
+        return self.selector.production
+
+    @prompt.setter
+    def prompt(self, value: PromptTemplate) -> None:
+        self.selector = replace(self.selector, production=value)
+
     def prompt_info(self) -> dict[str, str]:
         return {"name": self.prompt.name, "version": self.prompt.version, "source": self.prompt.source}
 
     def reload_prompt(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Pick up a newly promoted prompt (``prompts:/NAME@production``, else the file); (previous, current)."""
+        """Pick up a newly promoted prompt (``prompts:/NAME@production``, else the file) and the canary's
+        candidate; (previous, current) production prompt."""
         previous = self.prompt_info()
-        self.prompt = load_prompt(self.settings.rag.prompt_name, self.settings)
+        self.selector = build_selector(self.settings, self.settings.rag.prompt_name)
         return previous, self.prompt_info()
 
     def system_prompt(self, lang: Lang = "fr") -> str:
@@ -129,9 +147,18 @@ class RagService:
     # ``prepare`` -> ``tokens`` -> ``complete`` are the three steps; ``ask`` and ``stream`` run them in the
     # caller's thread (CLI, evaluation), ``rag.serving.AnswerScheduler`` runs them under admission control
     # with the generation on its own executor (the API).
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None) -> Answer:
-        """The whole answer at once (CLI, evaluation)."""
-        plan = self.prepare(question, top_k, history)
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Any] | None = None,
+        conversation_id: str | None = None,
+    ) -> Answer:
+        """The whole answer at once (CLI, evaluation).
+
+        ``conversation_id`` keeps every turn of a conversation on one prompt version (canary).
+        """
+        plan = self.prepare(question, top_k, history, conversation_id=conversation_id)
         if plan.final is not None:
             return self.complete_fixed(plan)
         try:
@@ -142,13 +169,17 @@ class RagService:
         return self.complete(plan, "".join(pieces), len(pieces))
 
     def stream(
-        self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Any] | None = None,
+        conversation_id: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Events for SSE: ``token`` {text} as generated, then ``done`` (the ``/ask`` body) or ``error``.
 
         Validation, an empty index and retrieval errors raise before the first event is produced.
         """
-        plan = self.prepare(question, top_k, history, stream=True)
+        plan = self.prepare(question, top_k, history, stream=True, conversation_id=conversation_id)
         if plan.final is not None:
             yield {"event": "done", "data": answer_to_dict(self.complete_fixed(plan))}
             return
@@ -166,11 +197,20 @@ class RagService:
         yield {"event": "done", "data": answer_to_dict(self.complete(plan, "".join(pieces), len(pieces)))}
 
     def prepare(
-        self, question: str, top_k: int | None = None, history: Sequence[Any] | None = None, stream: bool = False
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Any] | None = None,
+        stream: bool = False,
+        conversation_id: str | None = None,
     ) -> Plan:
-        """Validate, screen and retrieve: a plan that either already holds its answer (``final``) or a prompt."""
+        """Validate, screen and retrieve: a plan that either already holds its answer (``final``) or a prompt.
+
+        The prompt version is chosen here, sticky per conversation (the canary's share, if any).
+        """
         question = validate_question(question, top_k, self.settings.rag.max_question_chars)
         plan = Plan(uuid.uuid4().hex, question, detect_language(question), time.perf_counter(), {}, top_k, stream)
+        plan.template = self.selector.select(conversation_id or plan.request_id)  # the canary hook
         if looks_like_injection(question):
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
@@ -182,7 +222,7 @@ class RagService:
             plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
             return plan
         budget = self._context_budget(question, turns)
-        plan.prompt = build_messages(self.prompt, question, retrieval.chunks, plan.lang, turns, budget)
+        plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget)
         return plan
 
     def tokens(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[str]:
@@ -284,7 +324,7 @@ class RagService:
             question=plan.question,
             top_k=plan.top_k or self.settings.rag.top_k,
             messages=plan.prompt.messages if plan.prompt is not None else (),
-            prompt_source=self.prompt.source,
+            prompt_source=(plan.template or self.prompt).source,
             stream=plan.stream,
             error=error,
         )
@@ -292,14 +332,15 @@ class RagService:
 
     def _fixed(self, plan: Plan, text: str, mode: Mode, sources: list[Any] | None, grounded: bool = False) -> Answer:
         timings = {"retrieve": 0.0, "generate": 0.0, **plan.timings, "total": _ms(plan.started)}
+        template = plan.template or self.prompt
         return Answer(
             request_id=plan.request_id,
             answer=text,
             mode=mode,
             grounded=grounded,
             sources=sources or [],
-            prompt_name=self.prompt.name,
-            prompt_version=self.prompt.version,
+            prompt_name=template.name,
+            prompt_version=template.version,
             model=self.llm.name,
             timings_ms=timings,
             retrieval_score=None if plan.retrieval_score is None else round(plan.retrieval_score, 4),
@@ -345,9 +386,10 @@ def build_rag_service(
     from rag.llm import build_chat_model
     from rag.retrieval import build_retriever
 
-    prompt = load_prompt(settings.rag.prompt_name, settings)
+    selector = build_selector(settings, settings.rag.prompt_name)
     retriever = retriever or build_retriever(settings)
     if retriever.count() > 0:
         retriever.refresh()  # build BM25 now rather than on the first question
     llm = chat_model or build_chat_model(settings)
-    return RagService(settings, retriever, llm, prompt, tracer if tracer is not None else build_tracer(settings))
+    tracer = tracer if tracer is not None else build_tracer(settings)
+    return RagService(settings, retriever, llm, selector.production, tracer, selector)

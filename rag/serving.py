@@ -290,7 +290,7 @@ class AnswerScheduler:
     # -- in threads ----------------------------------------------------------------------------------
     def _prepare(self, question: str, top_k: int | None, history: Sequence[Any] | None, session: str | None) -> Plan:
         with trace_session(session):
-            return self.service.prepare(question, top_k, history, stream=True)
+            return self.service.prepare(question, top_k, history, stream=True, conversation_id=session)
 
     def _complete_fixed(self, plan: Plan, session: str | None) -> Answer:
         with trace_session(session):

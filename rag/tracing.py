@@ -9,6 +9,12 @@ MLflow's own async trace logging then writes them. Why not ``with mlflow.start_s
 each step: that runs MLflow's tracer set-up (and, with async logging off, the export itself)
 inside the request, and generation happens in another thread than retrieval.
 
+User feedback (``POST /feedback``) goes through the same queue and thread: ``feedback`` queues it, and
+the exporter attaches it to the request's trace as an MLflow assessment (``mlflow.log_feedback``, name
+``user_feedback``, value True for thumbs up, the comment as rationale). The trace is found by the
+request id: remembered when this process exported it, else searched by its ``request_id`` tag (another
+replica, a restart). A request that was not traced (sampled out, dropped) gets no assessment.
+
 Failure is never the user's problem: a full queue drops the record with a (rate-limited) warning;
 a tracking server that does not answer a short probe is not asked again for ``retry_after_s``
 and its records are dropped, counted, and warned about; a process whose MLflow points at another
@@ -22,8 +28,10 @@ import contextvars
 import logging
 import queue
 import random
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,7 +45,11 @@ SNIPPET_CHARS = 300  # passage text kept in a retrieve span: enough to recognise
 # The conversation the current request belongs to: set by the API around a RagService call, read by
 # ``MlflowTracer.record`` on the request's thread, written as ``mlflow.trace.session`` metadata.
 _SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("genaiops_trace_session", default=None)
-STATS = ("queued", "sampled_out", "dropped_full", "dropped_unreachable", "dropped_other_store", "exported", "failed")
+STATS = ("queued", "sampled_out", "dropped_full", "dropped_unreachable", "dropped_other_store", "exported", "failed",
+         "feedback_queued", "feedback_logged", "feedback_no_trace")  # fmt: skip
+FEEDBACK_NAME = "user_feedback"  # the assessment name of thumbs up / down, searchable as feedback.user_feedback
+REMEMBERED_TRACES = 10_000  # request id -> trace id kept for feedback; older ones are searched by tag
+_SEARCHABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # ids safe to put in a search filter
 
 
 @contextlib.contextmanager
@@ -63,6 +75,8 @@ class Tracer(Protocol):
         error: str | None = None,
     ) -> bool: ...
 
+    def feedback(self, request_id: str, rating: str, comment: str | None = None) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -70,6 +84,9 @@ class NullTracer:
     """No tracing (sample rate 0, the evaluation, tests that do not look at traces)."""
 
     def record(self, answer: Answer, **context: Any) -> bool:
+        return False
+
+    def feedback(self, request_id: str, rating: str, comment: str | None = None) -> bool:
         return False
 
     def flush(self, timeout_s: float = 10.0) -> bool:
@@ -94,6 +111,15 @@ class TraceRecord:
     session: str | None = None  # the conversation id (``trace_session``), when there is one
 
 
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """A thumbs up / down to attach to the trace of ``request_id``."""
+
+    request_id: str
+    rating: str  # "up" | "down"
+    comment: str | None
+
+
 class MlflowTracer:
     """Bounded queue + one export thread. ``record`` never blocks and never raises."""
 
@@ -113,7 +139,10 @@ class MlflowTracer:
         self.sample_rate = settings.mlflow.trace_sample_rate if sample_rate is None else sample_rate
         self.retry_after_s = retry_after_s
         self._rng = rng
-        self._queue: queue.Queue[TraceRecord] = queue.Queue(maxsize=queue_size or settings.mlflow.trace_queue_size)
+        self._queue: queue.Queue[TraceRecord | FeedbackRecord] = queue.Queue(
+            maxsize=queue_size or settings.mlflow.trace_queue_size
+        )
+        self._trace_ids: OrderedDict[str, str] = OrderedDict()  # request id -> trace id, exported here
         self._lock = threading.Lock()
         self.stats = dict.fromkeys(STATS, 0)
         self._warned_at: dict[str, float] = {}
@@ -156,6 +185,24 @@ class MlflowTracer:
             log.debug("could not queue a trace", exc_info=True)
             return False
         self._count("queued")
+        return True
+
+    def feedback(self, request_id: str, rating: str, comment: str | None = None) -> bool:
+        """Queue a rating for the trace of ``request_id``; False when it was dropped (never blocks, never raises)."""
+        try:
+            if self._stop.is_set():
+                return False
+            self._queue.put_nowait(FeedbackRecord(request_id, rating, comment))
+        except queue.Full:
+            self._count("dropped_full")
+            self._warn(
+                "full", f"trace queue full ({self._queue.maxsize}): dropping feedback until the export catches up"
+            )
+            return False
+        except Exception:  # noqa: BLE001 - feedback to MLflow must never cost the user their 200
+            log.debug("could not queue feedback", exc_info=True)
+            return False
+        self._count("feedback_queued")
         return True
 
     # -- housekeeping ------------------------------------------------------------------------
@@ -201,11 +248,12 @@ class MlflowTracer:
                 self._handle(item)
             except Exception:  # noqa: BLE001 - one bad trace must not stop the exporter
                 self._count("failed")
-                log.warning("could not export the trace of request %s", item.answer.request_id, exc_info=True)
+                request_id = item.request_id if isinstance(item, FeedbackRecord) else item.answer.request_id
+                log.warning("could not export the trace / feedback of request %s", request_id, exc_info=True)
             finally:
                 self._queue.task_done()
 
-    def _handle(self, item: TraceRecord) -> None:
+    def _handle(self, item: TraceRecord | FeedbackRecord) -> None:
         import mlflow
 
         if mlflow.get_tracking_uri() != self.uri:
@@ -216,8 +264,25 @@ class MlflowTracer:
         if experiment_id is None:
             self._count("dropped_unreachable")
             return
-        export_trace(item, experiment_id)
+        if isinstance(item, FeedbackRecord):
+            self._count(
+                "feedback_logged" if attach_feedback(item, experiment_id, self._trace_id) else "feedback_no_trace"
+            )
+            return
+        trace_id = export_trace(item, experiment_id)
+        self._trace_ids[item.answer.request_id] = trace_id
+        while len(self._trace_ids) > REMEMBERED_TRACES:
+            self._trace_ids.popitem(last=False)
         self._count("exported")
+
+    def _trace_id(self, request_id: str, experiment_id: str) -> str | None:
+        """The trace of ``request_id``: exported here, else found by its tag (another replica, a restart)."""
+        if request_id in self._trace_ids:
+            import mlflow
+
+            mlflow.flush_trace_async_logging()  # MLflow writes traces on its own thread: the trace must exist first
+            return self._trace_ids[request_id]
+        return find_trace_id(request_id, experiment_id)
 
     def _experiment(self) -> str | None:
         """The traces experiment id; None while the store is unreachable (probed at most every retry_after_s)."""
@@ -338,6 +403,42 @@ def _set_session(trace_id: str, session: str) -> None:
     with InMemoryTraceManager.get_instance().get_trace(trace_id) as trace:
         if trace is not None:
             trace.info.trace_metadata[TraceMetadataKey.TRACE_SESSION] = session
+
+
+def find_trace_id(request_id: str, experiment_id: str) -> str | None:
+    """The newest trace tagged with ``request_id`` in the traces experiment, or None."""
+    import mlflow
+
+    if not _SEARCHABLE_ID.match(request_id):
+        return None
+    found = mlflow.search_traces(
+        locations=[experiment_id],
+        filter_string=f"tags.request_id = '{request_id}'",
+        max_results=1,
+        order_by=["timestamp_ms DESC"],
+        return_type="list",
+        include_spans=False,
+    )
+    return found[0].info.trace_id if found else None
+
+
+def attach_feedback(item: FeedbackRecord, experiment_id: str, trace_id_of: Callable[[str, str], str | None]) -> bool:
+    """Log the rating as an assessment of the request's trace; False when the request has no trace."""
+    import mlflow
+    from mlflow.entities import AssessmentSource, AssessmentSourceType
+
+    trace_id = trace_id_of(item.request_id, experiment_id)
+    if trace_id is None:
+        return False
+    mlflow.log_feedback(
+        trace_id=trace_id,
+        name=FEEDBACK_NAME,
+        value=item.rating == "up",
+        source=AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="genaiops-api"),
+        rationale=item.comment or None,
+        metadata={"request_id": item.request_id, "rating": item.rating},
+    )
+    return True
 
 
 def build_tracer(settings: Settings) -> Tracer:

@@ -85,6 +85,46 @@ def prediction_distribution_frame(response: dict[str, Any] | None) -> pd.DataFra
     return _indexed(rows).fillna(0.0)
 
 
+def input_issues_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """The current window's input issues per feature: unknown-category and invalid-number shares, flagged."""
+    issues = ((response or {}).get("current") or {}).get("input_issues") or {}
+    unknown, invalid = issues.get("unknown_category_share") or {}, issues.get("invalid_number_share") or {}
+    flagged = set(issues.get("flagged") or [])
+    rows = [
+        {"feature": name, "issue": "unknown categories" if name in unknown else "invalid numbers",
+         "share": share, "flagged": name in flagged}
+        for name, share in {**unknown, **invalid}.items()
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["feature", "issue", "share", "flagged"])
+
+
+def shadow_class_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Per class the champion predicted: shadow rows and how often the challenger said otherwise."""
+    per_class = ((response or {}).get("shadow") or {}).get("per_class") or {}
+    rows = [{"class": label, "rows": c.get("rows"), "disagreement rate": c.get("disagreement_rate")}
+            for label, c in per_class.items()]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["class", "rows", "disagreement rate"])
+    return frame.set_index("class") if not frame.empty else frame
+
+
+PROMPT_SIGNALS = ("asks", "refusal_rate", "grounded_rate", "extractive_rate", "negative_feedback_rate",
+                  "latency_p95_ms", "mean_top_score")  # fmt: skip
+
+
+def prompt_versions_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """Recent asks split by prompt version: one row per version, one column per online signal."""
+    versions = (response or {}).get("prompt_versions") or []
+    rows = [{"prompt": v.get("prompt"), **{s: v.get(s) for s in PROMPT_SIGNALS}} for v in versions]
+    return pd.DataFrame(rows, columns=["prompt", *PROMPT_SIGNALS])
+
+
+def canary_tests_frame(response: dict[str, Any] | None) -> pd.DataFrame:
+    """The candidate-vs-production tests of the prompt canary, one row per signal."""
+    tests = ((response or {}).get("canary") or {}).get("tests") or []
+    columns = ["signal", "production", "candidate", "test", "p_value", "direction", "significant"]
+    return pd.DataFrame([{c: t.get(c) for c in columns} for t in tests], columns=columns)
+
+
 def rag_signals_frame(response: dict[str, Any] | None) -> pd.DataFrame:
     """Per window: mean top retrieval score, rates (refusal, extractive, grounded, negative feedback), p95 latency."""
     rows = []

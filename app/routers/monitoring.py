@@ -1,6 +1,7 @@
 """``POST /feedback``, ``GET /monitoring/classic`` and ``GET /monitoring/rag`` (shapes in docs/api.md).
 
-Thin: the ask log (``app.state.ask_log``) records feedback; the summaries come from
+Thin: the ask log (``app.state.ask_log``) records feedback, and the RAG's tracer queues it for the
+request's MLflow trace (an assessment, off the request path); the summaries come from
 ``classic_ml.drift`` and ``rag.monitoring`` and run in the thread pool (Evidently takes a moment).
 Each summary also updates the drift gauges of ``/metrics``.
 """
@@ -52,10 +53,22 @@ async def feedback(body: FeedbackRequest, request: Request) -> dict[str, str]:
     found = await run_in_threadpool(ask_log.add_feedback, body.request_id, body.rating, body.comment)
     if not found:
         raise HTTPException(404, detail=f"unknown request_id {body.request_id!r}: send the id returned by /ask")
+    _trace_feedback(request, body)
     metrics = _metrics(request)
     if metrics is not None:
         metrics.feedback.labels(body.rating).inc()
     return {"status": "recorded"}
+
+
+def _trace_feedback(request: Request, body: FeedbackRequest) -> None:
+    """Queue the rating for the request's MLflow trace (an assessment); MLflow never fails the feedback."""
+    tracer = getattr(getattr(request.app.state, "rag", None), "tracer", None)
+    if tracer is None or not hasattr(tracer, "feedback"):
+        return
+    try:
+        tracer.feedback(body.request_id, body.rating, body.comment)
+    except Exception:  # noqa: BLE001 - the rating is recorded in the ask log; the trace is a bonus
+        log.warning("feedback on %s not queued for its trace", body.request_id, exc_info=True)
 
 
 WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window; default settings monitoring.window.")
@@ -63,19 +76,28 @@ WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window
 
 @router.get("/monitoring/classic", responses={503: {"description": "no model to monitor"}})
 async def monitoring_classic(request: Request, settings: SettingsDep, window: int | None = WindowQuery) -> Any:
-    """Input drift of ``/predict`` traffic, window by window, against the model's training sample."""
+    """Input drift of ``/predict`` traffic, window by window, against the model's training sample, and the
+    shadow challenger (agreement with the champion, its own drift) when the registry has one."""
     from classic_ml.drift import NoReferenceError, classic_drift
+    from classic_ml.shadow import shadow_summary
 
     classic = getattr(request.app.state, "classic", None)
     served = classic.state.model if classic is not None and classic.readiness() == "ready" else None
     if classic is not None and classic.prediction_log is not None:
         await run_in_threadpool(classic.prediction_log.flush)  # include what this process just served
+    shadow = getattr(classic, "shadow", None)
+    if shadow is not None:
+        await run_in_threadpool(shadow.flush, 2.0)  # what the challenger scored so far (bounded wait)
     try:
         summary = await run_in_threadpool(
             lambda: classic_drift(settings, window=window, model=served, log_partial=False)
         )
     except NoReferenceError as exc:
         raise HTTPException(503, detail=str(exc)) from exc
+    challenger, stats = (shadow.model, dict(shadow.stats)) if shadow is not None else (None, None)
+    summary["shadow"] = await run_in_threadpool(
+        lambda: shadow_summary(settings, challenger, stats=stats, window=window)
+    )
     metrics = _metrics(request)
     if metrics is not None:
         metrics.observe_classic(summary)

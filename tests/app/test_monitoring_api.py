@@ -16,7 +16,7 @@ from tests.classic_ml.test_drift import records, reference_sample, shifted
 from tests.rag.test_ask_log import QUESTION, make_answer
 
 WINDOW_KEYS = {"index", "start", "end", "rows", "share_drifted", "drift_detected", "features",
-               "prediction_distribution", "prediction_drift"}  # fmt: skip
+               "input_issues", "prediction_distribution", "prediction_drift"}  # fmt: skip
 FEATURE_KEYS = {"name", "kind", "test", "score", "threshold", "drifted"}
 
 
@@ -50,7 +50,8 @@ def test_feedback_unknown_id_is_404_and_bad_input_422_naming_the_field(client: T
 
 def test_rag_summary_without_traffic_and_bad_window(client: TestClient) -> None:
     body = client.get("/monitoring/rag").json()
-    assert body == {"status": "no_data", "window_size": 200, "windows": [], "checks": [], "eval_history": []}
+    assert body == {"status": "no_data", "window_size": 200, "windows": [], "checks": [], "eval_history": [],
+                    "prompt_versions": [], "canary": None}  # fmt: skip
     response = client.get("/monitoring/rag", params={"window": 3})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "window"]
 
@@ -80,7 +81,8 @@ def test_classic_drift_through_the_api(tmp_path_factory: pytest.TempPathFactory,
     assert calm["status"] == "ok" and calm["current"]["drift_detected"] is False and calm["window_size"] == 100
     assert young["current"]["index"] == 1 and young["current"]["rows"] == 50
     assert drifted["status"] == "drift" and [w["index"] for w in drifted["windows"]] == [0, 1]
-    assert set(drifted) == {"status", "model", "reference_rows", "window_size", "windows", "current", "report_uri"}
+    assert set(drifted) == {"status", "model", "reference_rows", "window_size", "windows", "current", "report_uri",
+                            "shadow"}  # fmt: skip
     assert set(drifted["current"]) == WINDOW_KEYS and all(
         set(f) == FEATURE_KEYS for f in drifted["current"]["features"]
     )

@@ -58,6 +58,19 @@ def trained_penguins(factory: pytest.TempPathFactory) -> tuple[Settings, Trainin
     return _TRAINED["penguins"]
 
 
+def shadow_registry(factory: pytest.TempPathFactory) -> tuple[Settings, TrainingResult]:
+    """A registry whose champion (v1) ignores its inputs (always the majority class) and whose challenger (v2) is
+    the real penguins model, trained with ``classic.promote_on_train`` off: it passed its gate and waits in shadow.
+    Built once per session; a test that moves its aliases puts them back. Returns (settings, the challenger's
+    training result)."""
+    if "shadow" not in _TRAINED:
+        settings = make_settings(factory.mktemp("shadow-registry"), classic={"promote_on_train": False})
+        first = run_training(settings, dummy_config())
+        _TRAINED["shadow"] = (settings, run_training(settings, PENGUINS_CONFIG))
+        assert first.promoted  # no champion yet: the first model always becomes champion
+    return _TRAINED["shadow"]
+
+
 def with_estimator(config: TrainingConfig, import_path: str, **params: object) -> TrainingConfig:
     return config.model_copy(update={"estimator": EstimatorSpec(import_path=import_path, params=params)})
 

@@ -67,3 +67,32 @@ def test_cli_reports_what_it_added(settings: Settings, tmp_path: Path, monkeypat
     assert result.exit_code == 0, result.output
     assert "1 new candidate" in result.output and "Pourquoi versionner les données ?" in result.output
     assert json.loads(out.read_text(encoding="utf-8"))["review"]["request_ids"] == [answer.request_id]
+
+
+def test_thumbs_down_traces_in_mlflow_become_candidates_too(settings: Settings, tmp_path: Path) -> None:
+    """Feedback that reached MLflow (another replica, an older ask log) is curated from the traces' assessments."""
+    from rag.tracing import MlflowTracer
+    from tests.rag.test_tracing import make_answer as traced_answer
+
+    tracer = MlflowTracer(settings)
+    questions = {"t-down": "Comment versionner un jeu de données ?", "t-up": "Qu'est-ce qu'un modèle champion ?"}
+    for request_id, question in questions.items():
+        tracer.record(traced_answer(request_id), question=question, top_k=3)
+    tracer.feedback("t-down", "down", "il manque DVC")
+    tracer.feedback("t-up", "up")
+    assert tracer.flush(timeout_s=60)
+    tracer.close()
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("", encoding="utf-8")
+    assert curate(settings, tmp_path / "log-only.jsonl", golden=golden).added == []  # the ask log is empty
+    report = curate(settings, tmp_path / "review.jsonl", golden=golden, source="mlflow")
+    [entry] = report.added
+    assert entry["question"] == questions["t-down"] and entry["review"]["request_ids"] == ["t-down"]
+    assert entry["review"]["reasons"] == ["thumbs_down"] and entry["review"]["comments"] == ["il manque DVC"]
+    assert entry["source"] == "000_cours.txt" and entry["review"]["top_score"] == 0.6
+    log = build_ask_log(settings)  # the same rated ask in the ask log too: counted once with --source both
+    log.record(questions["t-down"], make_answer("generative", request_id="t-down"))
+    assert log.add_feedback("t-down", "down", "il manque DVC")
+    log.close()
+    both = curate(settings, tmp_path / "both.jsonl", golden=golden, source="both")
+    assert [e["review"]["request_ids"] for e in both.added] == [["t-down"]] and both.considered == 1

@@ -71,3 +71,32 @@ def test_eval_scores_leave_durations_and_counts_out_of_the_score_chart() -> None
     scores = charts.score_rows(frame)
     assert sorted(zip(scores["prompt"], scores["value"], strict=True)) == [("rag_answer@1", 0.6), ("rag_answer@2", 0.8)]
     assert sorted(["10", "9", "2"], key=charts.version_key) == ["2", "9", "10"]
+
+
+def test_frames_of_the_closed_loop_sections() -> None:
+    """Input issues, the shadow challenger and the prompt canary of issue 15, as the page draws them."""
+    classic = {
+        "current": {"input_issues": {"unknown_category_share": {"island": 0.5, "sex": 0.0},
+                                     "invalid_number_share": {"body_mass_g": 0.0}, "threshold": 0.1,
+                                     "flagged": ["island"]}},
+        "shadow": {"per_class": {"Adelie": {"rows": 6, "disagreement_rate": 0.5, "challenger_said": {"Gentoo": 3}},
+                                 "Gentoo": {"rows": 4, "disagreement_rate": 0.0, "challenger_said": {}}}},
+    }  # fmt: skip
+    issues = charts.input_issues_frame(classic)
+    assert issues.to_dict("records")[0] == {"feature": "island", "issue": "unknown categories", "share": 0.5,
+                                            "flagged": True}  # fmt: skip
+    assert list(issues["feature"]) == ["island", "sex", "body_mass_g"] and issues["flagged"].sum() == 1
+    per_class = charts.shadow_class_frame(classic)
+    assert per_class.loc["Adelie", "disagreement rate"] == 0.5 and per_class.loc["Gentoo", "rows"] == 4
+    assert charts.shadow_class_frame({}).empty and charts.input_issues_frame(None).empty
+
+    rag = {
+        "prompt_versions": [{"prompt": "rag_answer@1", "asks": 40, "refusal_rate": 0.1},
+                            {"prompt": "rag_answer@2", "asks": 40, "refusal_rate": 0.6}],
+        "canary": {"tests": [{"signal": "refusal_rate", "production": 0.1, "candidate": 0.6, "test": "fisher_exact",
+                              "p_value": 1e-6, "direction": "worse", "significant": True}]},
+    }  # fmt: skip
+    versions = charts.prompt_versions_frame(rag)
+    assert list(versions["prompt"]) == ["rag_answer@1", "rag_answer@2"] and versions["grounded_rate"].isna().all()
+    assert charts.canary_tests_frame(rag).iloc[0]["direction"] == "worse"
+    assert charts.canary_tests_frame({"canary": None}).empty

@@ -17,7 +17,15 @@ from ui.client import ApiClient
 from ui.common import fetch, page_setup
 
 DEFAULT_EVAL_METRICS = ("hit_at_k", "mrr", "grounded_rate")  # shown first: scores in [0, 1], higher is better
-STATUS_BADGES = {"ok": ":green-badge[ok]", "drift": ":red-badge[drift]", "regression": ":red-badge[regression]"}
+STATUS_BADGES = {
+    "ok": ":green-badge[ok]",
+    "drift": ":red-badge[drift]",
+    "regression": ":red-badge[regression]",
+    "better": ":green-badge[better]",
+    "worse": ":red-badge[worse]",
+    "undecided": ":gray-badge[undecided]",
+    "insufficient_data": ":gray-badge[not enough asks yet]",
+}
 
 
 def _badge(status: str | None) -> str:
@@ -136,8 +144,39 @@ def classic_section(api: ApiClient, window: int | None) -> None:
         "strength": st.column_config.NumberColumn("strength", format="%.2f"),
     }
     st.dataframe(latest, hide_index=True, width="stretch", column_config=scores)
+    issues = charts.input_issues_frame(data)
+    flagged = issues[issues["flagged"]]["feature"].tolist()
+    if flagged:
+        st.warning(f"Input issues in the current window (unknown categories / invalid numbers): {', '.join(flagged)}")
+    if not issues.empty and issues["share"].fillna(0).gt(0).any():
+        st.markdown("**Input issues** (left out of, or clipped for, the drift tests)")
+        st.dataframe(issues, hide_index=True, width="stretch")
     if data.get("report_uri"):
         st.caption(f"Full drift report: {data['report_uri']}")
+    shadow_section(data.get("shadow"), data)
+
+
+def shadow_section(shadow: dict[str, Any] | None, data: dict[str, Any]) -> None:
+    """The challenger scored in shadow: agreement with the champion, per class, and its own drift."""
+    st.subheader("Shadow challenger")
+    if not shadow:
+        st.caption("No challenger in shadow: the registry's `challenger` is the champion (or there is none).")
+        return
+    queue = shadow.get("queue") or {}
+    version = (shadow.get("challenger") or {}).get("version", "?")
+    left, middle, right = st.columns(3)
+    rate = shadow.get("agreement_rate")
+    left.metric("Agreement with the champion", "-" if rate is None else f"{rate:.1%}")
+    middle.metric("Records scored in shadow", shadow.get("rows", 0))
+    right.metric("Dropped (queue full)", queue.get("dropped", 0))
+    drift = shadow.get("drift") or {}
+    st.markdown(
+        f"Challenger v{version} vs champion v{shadow.get('champion_version') or '?'} · "
+        f"challenger's own drift {_badge(drift.get('status'))}"
+    )
+    per_class = charts.shadow_class_frame(data)
+    shown = per_class[["disagreement rate"]] if not per_class.empty else per_class
+    _chart("Disagreement rate per class the champion predicted", shown, kind="bar")
 
 
 def rag_section(api: ApiClient, window: int | None) -> list[dict[str, Any]] | None:
@@ -163,7 +202,29 @@ def rag_section(api: ApiClient, window: int | None) -> list[dict[str, Any]] | No
     if checks:
         st.markdown("**Regression checks** (current window against the reference)")
         st.dataframe(pd.DataFrame(checks), hide_index=True, width="stretch")
+    canary_section(data)
     return data.get("eval_history") or []
+
+
+def canary_section(data: dict[str, Any]) -> None:
+    """Recent asks split by prompt version, and the candidate's verdict against production."""
+    versions = charts.prompt_versions_frame(data)
+    if versions.empty:
+        return
+    st.markdown("**Recent asks by prompt version**")
+    st.dataframe(versions, hide_index=True, width="stretch")
+    canary = data.get("canary")
+    if not canary:
+        st.caption("No `candidate` prompt in the registry: no canary running.")
+        return
+    asks = canary.get("asks") or {}
+    st.markdown(
+        f"Canary {canary.get('candidate')} ({asks.get('candidate', 0)} asks) vs {canary.get('production')} "
+        f"({asks.get('production', 0)} asks): {_badge(canary.get('verdict'))} · {canary.get('reason', '')}"
+    )
+    tests = charts.canary_tests_frame(data)
+    if not tests.empty:
+        st.dataframe(tests, hide_index=True, width="stretch")
 
 
 RUN_TIME_AXIS = alt.Axis(format="%d %b %H:%M:%S", tickCount=4, labelAngle=0)
