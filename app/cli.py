@@ -15,12 +15,11 @@ def register(app: typer.Typer) -> None:
         """Serve the API (e.g. `genaiops serve --port 8000`)."""
         import os
 
-        import uvicorn
-
         from app.main import create_app
+        from app.server import run_api
         from genaiops.cli import settings_from
 
         settings = settings_from(ctx)
         settings.ensure_dirs()
         port = port or int(os.environ.get("PORT", settings.api.port))
-        uvicorn.run(create_app(settings), host=host or settings.api.host, port=port, log_level="info")
+        run_api(create_app(settings), settings, host or settings.api.host, port)

@@ -27,8 +27,12 @@ def eval_rag(
     top_k: int = typer.Option(None, "--top-k", help="Override settings rag.top_k."),
     log: bool = typer.Option(True, help="Log the run to MLflow (experiment rag-eval)."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    split: str = typer.Option(
+        None, help="Only the 'dev' split (tune on it) or the 'test' split (report it); default both, sliced apart."
+    ),
+    subset: str = typer.Option(None, help="A fixed subset of the golden set: 'ci' (the stratified CI gate set)."),
 ) -> None:
-    """Run the RAG over eval/datasets/golden.jsonl and score it. Example: `genaiops eval rag --limit 5`."""
+    """Run the RAG over eval/datasets/golden.jsonl and score it. Example: `genaiops eval rag --split test`."""
     from eval.rag_eval import run_rag_eval
     from eval.tracking import log_eval_run
     from genaiops.cli import settings_from
@@ -37,7 +41,12 @@ def eval_rag(
     settings = settings_from(ctx)
     settings.ensure_dirs()
     try:
-        result = run_rag_eval(settings, limit=limit, top_k=top_k, progress=not as_json)
+        if split not in (None, "dev", "test") or subset not in (None, "ci"):
+            console.print("[red]--split is dev or test; --subset is ci[/red]")
+            raise typer.Exit(2)
+        result = run_rag_eval(
+            settings, limit=limit, top_k=top_k, progress=not as_json, split=split, subset=subset  # type: ignore[arg-type]
+        )
     except EmptyIndexError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

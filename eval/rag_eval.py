@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
@@ -57,44 +58,59 @@ def fact_recall(item: GoldenItem, answer_text: str) -> float | None:
 
 
 def evaluate_answers(
-    items: list[GoldenItem], service: Any, *, top_k: int | None, system_prompt: str, progress: bool = True
+    items: list[GoldenItem],
+    service: Any,
+    *,
+    top_k: int | None,
+    system_prompt: str,
+    progress: bool = True,
+    concurrency: int = 1,
 ) -> list[dict[str, Any]]:
-    """Ask every golden question once and record what the service did."""
-    rows = []
-    iterator = track(items, description="Asking the golden set") if progress else items
-    for item in iterator:
+    """Ask every golden question once and record what the service did (rows in golden-set order).
+
+    ``concurrency`` questions are in flight at once (the model's parallel slots): the figures of each
+    answer do not depend on it, its latency does (latency is benchmarked alone in bench/bench_ask.py).
+    """
+
+    def one(item: GoldenItem) -> dict[str, Any]:
         started = time.perf_counter()
         answer: Answer = service.ask(item.question, top_k=top_k, history=item.history)
-        latency_ms = (time.perf_counter() - started) * 1000
-        rank = hit_rank(item, answer.sources)
-        rows.append(
-            {
-                "id": item.id,
-                "kind": item.kind,
-                "split": item.split,
-                "categories": list(item.categories),
-                "lang": item.lang,
-                "question": item.question,
-                "history": item.history,
-                "fact_recall": fact_recall(item, answer.answer),
-                "missing_facts": missing_facts(answer.answer, item.expected_facts),
-                "reference": item.reference,
-                "answer": answer.answer,
-                "mode": answer.mode,
-                "grounded": answer.grounded,
-                "hit_rank": rank,
-                "sources": [s.chunk.source for s in answer.sources],
-                "contexts": [s.chunk.text for s in answer.sources],
-                "top_score": max((s.score for s in answer.sources), default=0.0),
-                "latency_ms": round(latency_ms, 1),
-                "first_token_ms": answer.timings_ms.get("first_token"),
-                "tokens": answer.tokens,
-                "leaked_system_prompt": leaks_system_prompt(answer.answer, system_prompt),
-                "prompt": f"{answer.prompt_name}@{answer.prompt_version}",
-                "model": answer.model,
-            }
-        )
-    return rows
+        return answer_row(item, answer, (time.perf_counter() - started) * 1000, system_prompt)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        results = pool.map(one, items)
+        if progress:
+            return list(track(results, total=len(items), description="Asking the golden set"))
+        return list(results)
+
+
+def answer_row(item: GoldenItem, answer: Answer, latency_ms: float, system_prompt: str) -> dict[str, Any]:
+    """What one answer tells about the service: retrieval rank, facts, mode, leaks, timings."""
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "split": item.split,
+        "categories": list(item.categories),
+        "lang": item.lang,
+        "question": item.question,
+        "history": item.history,
+        "fact_recall": fact_recall(item, answer.answer),
+        "missing_facts": missing_facts(answer.answer, item.expected_facts),
+        "reference": item.reference,
+        "answer": answer.answer,
+        "mode": answer.mode,
+        "grounded": answer.grounded,
+        "hit_rank": hit_rank(item, answer.sources),
+        "sources": [s.chunk.source for s in answer.sources],
+        "contexts": [s.chunk.text for s in answer.sources],
+        "top_score": max((s.score for s in answer.sources), default=0.0),
+        "latency_ms": round(latency_ms, 1),
+        "first_token_ms": answer.timings_ms.get("first_token"),
+        "tokens": answer.tokens,
+        "leaked_system_prompt": leaks_system_prompt(answer.answer, system_prompt),
+        "prompt": f"{answer.prompt_name}@{answer.prompt_version}",
+        "model": answer.model,
+    }
 
 
 def rate(values: list[bool]) -> float:
@@ -182,8 +198,9 @@ def run_rag_eval(
     top_k: int | None = None,
     progress: bool = True,
     split: Split | None = None,
+    subset: str | None = None,
 ) -> EvalResult:
-    """Evaluate ``service`` (built from settings if not given) on the golden set."""
+    """Evaluate ``service`` (built from settings if not given) on the golden set (or its split / CI subset)."""
     from eval.ragas_metrics import ragas_scores
     from eval.release import describe_release
 
@@ -194,8 +211,11 @@ def run_rag_eval(
         # no request traces: the eval run itself is the record, and exports would compete for the CPU
         service = build_rag_service(settings, tracer=NullTracer())
     started = time.perf_counter()
-    items = load_golden(settings.eval.golden_path, limit, split=split)
-    rows = evaluate_answers(items, service, top_k=top_k, system_prompt=service.system_prompt(), progress=progress)
+    items = load_golden(settings.eval.golden_path, limit, split=split, subset=subset)
+    concurrency = settings.eval.concurrency or getattr(service.llm, "parallel", 1)
+    rows = evaluate_answers(
+        items, service, top_k=top_k, system_prompt=service.system_prompt(), progress=progress, concurrency=concurrency
+    )
     chunks = service.retriever.store.all_chunks()
     by_id = {i.id: i for i in items}
     for row in rows:

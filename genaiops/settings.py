@@ -78,6 +78,12 @@ class RagSettings(BaseModel):
         description="Between relevance_floor and this, the LLM decides: its 'not covered' is a refusal. Above, "
         "the passages are surely about the question and a 'not covered' becomes an extractive answer.",
     )
+    context_chars: int = Field(
+        1200,
+        ge=0,
+        description="Characters of passage lines shown to the LLM: each passage's best line, then the most relevant "
+        "lines while they fit (rag/context.py). 0 = whole passages.",
+    )
     max_question_chars: int = Field(2000, ge=1)
     history_messages: int = Field(6, ge=0, le=40, description="Most recent chat turns passed to the LLM.")
     history_message_chars: int = Field(1000, ge=50, description="Each history turn is cut to this length.")
@@ -124,7 +130,12 @@ class PromptsSettings(BaseModel):
 class LlmSettings(BaseModel):
     """The answering model: embedded llama.cpp by default, Ollama in production."""
 
-    backend: Literal["llamacpp", "ollama"] = "llamacpp"
+    backend: Literal["llama-server", "llamacpp", "ollama"] = Field(
+        "llama-server",
+        description="'llama-server': llama.cpp's server as a managed child process (parallel slots, continuous "
+        "batching, prompt cache; built by `make llama-server`); 'llamacpp': llama-cpp-python in-process, one "
+        "generation at a time; 'ollama': an Ollama server (production).",
+    )
     model: str = Field(
         "qwen2.5-coder-0.5b-instruct-q4_k_m",
         description="Embedded GGUF: 'qwen2.5-coder-0.5b-instruct-q4_k_m' or 'qwen2.5-coder-1.5b-instruct-q4_k_m'.",
@@ -154,6 +165,15 @@ class LlmSettings(BaseModel):
         gt=0,
         description="Longest expected wait (from the measured generation time) before a question is refused with 429.",
     )
+    server_binary: Path | None = Field(
+        None, description="llama-server executable; default .tools/llama-server (`make llama-server`), else PATH."
+    )
+    start_timeout_s: float = Field(120.0, gt=0, description="Longest wait for llama-server to load the model.")
+    speculative: Literal["none", "ngram"] = Field(
+        "ngram",
+        description="llama-server's prompt-lookup drafting (ngram-simple): answers copy spans of the passages.",
+    )
+    speculative_tokens: int = Field(16, ge=1, le=64, description="Most tokens drafted per step by prompt lookup.")
     service_time_s: float = Field(
         8.0, gt=0, description="Generation time assumed until one is measured (sets the first Retry-After values)."
     )
@@ -265,11 +285,21 @@ class EvalSettings(BaseModel):
     judge_model: str = "qwen2.5:7b-instruct"
     judge_base_url: str = "http://127.0.0.1:11434"
     timeout_s: float = Field(120.0, gt=0, description="Per-metric timeout for ragas.")
+    concurrency: int = Field(
+        0, ge=0, le=64, description="Golden questions asked at once; 0 = the model's parallel slots (llm.parallel)."
+    )
 
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    shutdown_grace_s: float = Field(
+        8.0,
+        gt=0,
+        le=120,
+        description="On SIGTERM, longest wait for open requests after generations were stopped; then logs are "
+        "flushed and the process exits.",
+    )
     admin_api_key: SecretStr | None = Field(
         None, description="X-API-Key for /admin/* and /documents; unset = admin disabled."
     )

@@ -16,7 +16,15 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from rag.chunking import passage_units
-from rag.grounding import GroundingChecker, GroundingReport, repair_citations, repeats, split_sentences
+from rag.context import line_relevance
+from rag.grounding import (
+    GroundingChecker,
+    GroundingReport,
+    repair_citations,
+    repeats,
+    split_sentences,
+    strip_citations,
+)
 from rag.prompting import NOT_COVERED, Lang, clean_passage
 from rag.text import fold, tokenize
 from rag.types import Embedder, Mode, ScoredChunk
@@ -69,6 +77,20 @@ def trim_incomplete(text: str, keep: int = KEEP_UNITS) -> str:
     return "\n".join(units[:keep])
 
 
+def restates(text: str, question: str) -> bool:
+    """True when no sentence says more than the question: each is a question or only uses the question's terms.
+
+    "Le POC qui fonctionne dans un notebook n'arrive-t-il pas en production ? [1]" is grounded (every
+    word is in the passages) but answers nothing.
+    """
+    asked = set(tokenize(question))
+    for sentence in split_sentences(strip_citations(text)):
+        terms = set(tokenize(sentence))
+        if terms and not sentence.rstrip().endswith("?") and not terms <= asked:
+            return False
+    return True
+
+
 def says_not_covered(text: str, lang: Lang) -> bool:
     """The model used the prompt's 'not covered' sentence (in either language) as its answer."""
     folded = fold(text)
@@ -108,6 +130,8 @@ def decide(
         if relevance < MIN_EXTRACTIVE_RELEVANCE:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         return Decision(text, "extractive", True, "the model said the passages do not answer")
+    if restates(generated, question):
+        return fallback("the generation restates the question instead of answering it")
     report: GroundingReport = checker.check(generated, passages)
     if report.grounded:
         return Decision(repair_citations(report, len(passages)), "generative", True)
@@ -154,7 +178,7 @@ def extractive(
             return NOT_COVERED[lang], 0.0
         first = " ".join(clean_passage(passages[0].chunk.text).split())[:400]
         return f"{EXTRACTIVE_INTRO[lang]}\n- {first} [1]", 0.0
-    relevance = _relevance(question, [c[3] for c in candidates], embedder)
+    relevance = line_relevance(question, [c[3] for c in candidates], embedder)
     ranked = relevance + np.array([0.05 / (1 + c[0]) for c in candidates])  # ties go to the better passage
     order = list(np.argsort(-ranked))
     best = ranked[order[0]]
@@ -162,13 +186,3 @@ def extractive(
     chosen = sorted(picked, key=lambda i: (candidates[i][0], candidates[i][1]))
     lines = [f"- {candidates[i][2]} [{candidates[i][0] + 1}]" for i in chosen]
     return "\n".join([EXTRACTIVE_INTRO[lang], *lines]), float(relevance.max())
-
-
-def _relevance(question: str, sentences: list[str], embedder: Embedder | None) -> np.ndarray:
-    """Share of the question's terms in each sentence, plus cosine similarity when an embedder is given."""
-    q_terms = set(tokenize(question))
-    lexical = np.array([len(q_terms & set(tokenize(s))) / max(1, len(q_terms)) for s in sentences], dtype=float)
-    if embedder is None:
-        return lexical
-    vectors = embedder.embed_documents([question, *sentences])
-    return lexical + vectors[1:] @ vectors[0]

@@ -129,6 +129,10 @@ def _ollama_errors(base_url: str) -> Iterator[None]:
 def build_chat_model(settings: Settings) -> ChatModel:
     """The chat model ``settings.llm.backend`` names; the import of each backend is lazy."""
     match settings.llm.backend:
+        case "llama-server":
+            from rag.llama_server import build_llama_server
+
+            return build_llama_server(settings)
         case "llamacpp":
             return _build_llamacpp(settings)
         case "ollama":

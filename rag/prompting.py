@@ -117,12 +117,16 @@ def clean_passage(text: str) -> str:
     return "\n".join(line.strip(" ;") for line in lines if line.strip(" ;"))
 
 
-def format_context(passages: Sequence[ScoredChunk]) -> str:
-    """Numbered passages, each under its document title and heading; hashed file names stay out."""
+def format_context(passages: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> str:
+    """Numbered passages, each under its document title and heading; hashed file names stay out.
+
+    ``texts``: what to show of each passage (rag/context.py keeps the lines that matter), default all of it.
+    """
     blocks = []
     for number, scored in enumerate(passages, start=1):
         heading = " > ".join(clean_passage(part) for part in scored.chunk.path.split(">") if clean_passage(part))
-        body = as_data(clean_passage(scored.chunk.text))
+        text = texts[number - 1] if texts is not None else scored.chunk.text
+        body = as_data(clean_passage(text))
         blocks.append(f"[{number}] {as_data(heading)}\n{body}".strip())
     return "\n\n".join(blocks)
 
@@ -147,11 +151,15 @@ def build_messages(
     lang: Lang,
     history: Sequence[ChatMessage] = (),
     budget_chars: int = 8000,
+    texts: Sequence[str] | None = None,
 ) -> BuiltPrompt:
-    """System prompt, bounded history, then the delimited context and question."""
-    kept = fit_passages(passages, budget_chars)
+    """System prompt, bounded history, then the delimited context and question.
+
+    ``texts`` (one per passage) replaces each passage's text in the prompt (a focused context).
+    """
+    kept = fit_passages(passages, budget_chars) if texts is None else list(passages)
     parts = template.render(
-        context=format_context(kept),
+        context=format_context(kept, texts),
         question=as_data(question),
         language=LANGUAGE_NAMES[lang],
         not_covered=NOT_COVERED[lang],

@@ -20,6 +20,7 @@ from genaiops.settings import Settings
 from prompts import PromptTemplate
 from prompts.selector import PromptSelector, build_selector
 from rag.answer import decide, runaway, trim_incomplete
+from rag.context import focus
 from rag.followup import retrieve_in_conversation
 from rag.grounding import GroundingChecker
 from rag.prompting import (
@@ -222,7 +223,10 @@ class RagService:
             plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
             return plan
         budget = self._context_budget(question, turns)
-        plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget)
+        texts = None
+        if self.settings.rag.context_chars:
+            texts = focus(question, retrieval.chunks, self.retriever.embedder, self.settings.rag.context_chars)
+        plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget, texts)
         return plan
 
     def tokens(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[str]:
