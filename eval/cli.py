@@ -45,7 +45,12 @@ def eval_rag(
             console.print("[red]--split is dev or test; --subset is ci[/red]")
             raise typer.Exit(2)
         result = run_rag_eval(
-            settings, limit=limit, top_k=top_k, progress=not as_json, split=split, subset=subset  # type: ignore[arg-type]
+            settings,
+            limit=limit,
+            top_k=top_k,
+            progress=not as_json,
+            split=split,
+            subset=subset,  # type: ignore[arg-type]
         )
     except EmptyIndexError as exc:
         console.print(f"[red]{exc}[/red]")

@@ -72,12 +72,13 @@ def strata(items: list[GoldenItem]) -> dict[str, list[GoldenItem]]:
 
 
 def ci_subset(items: list[GoldenItem]) -> list[GoldenItem]:
-    """The fixed subset CI gates on: a third of every stratum (index % 3 == 0), dev and test alike.
+    """The fixed subset CI gates on: a fifth of every stratum (index % 5 == 0), which is dev only.
 
-    The whole set takes too long for CI's 2 cores; this keeps every category, kind and split in
-    proportion, and ``make eval`` runs the whole set.
+    The whole set takes too long for CI's 2 cores with the 1.5B model; this keeps every category and
+    kind in proportion and leaves the held-out test split untouched (it is reported by `make eval`
+    and bench/bench_answers.py, never gated on).
     """
-    chosen = {item.id for members in strata(items).values() for index, item in enumerate(members) if index % 3 == 0}
+    chosen = {item.id for members in strata(items).values() for index, item in enumerate(members) if index % 5 == 0}
     return [item for item in items if item.id in chosen]
 
 

@@ -100,6 +100,7 @@ def answer_row(item: GoldenItem, answer: Answer, latency_ms: float, system_promp
         "answer": answer.answer,
         "mode": answer.mode,
         "grounded": answer.grounded,
+        "guard_reason": answer.guard_reason,
         "hit_rank": hit_rank(item, answer.sources),
         "sources": [s.chunk.source for s in answer.sources],
         "contexts": [s.chunk.text for s in answer.sources],
@@ -209,7 +210,13 @@ def run_rag_eval(
         from rag.tracing import NullTracer
 
         # no request traces: the eval run itself is the record, and exports would compete for the CPU
-        service = build_rag_service(settings, tracer=NullTracer())
+        built = build_rag_service(settings, tracer=NullTracer())
+        try:  # the service owns a model (and llama-server's child process): stop it when done
+            return run_rag_eval(
+                settings, built, limit=limit, top_k=top_k, progress=progress, split=split, subset=subset
+            )
+        finally:
+            built.close()
     started = time.perf_counter()
     items = load_golden(settings.eval.golden_path, limit, split=split, subset=subset)
     concurrency = settings.eval.concurrency or getattr(service.llm, "parallel", 1)

@@ -37,11 +37,16 @@ def turns_of(item: GoldenItem) -> list[ChatMessage]:
     return [(turn["role"], turn["content"]) for turn in item.history]
 
 
-def retrieval_rows(items: Sequence[GoldenItem], retriever: Any, top_k: int | None = None) -> list[dict[str, Any]]:
-    """One row per golden item: where the answering passage ranked and whether the question was kept in scope."""
+def retrieval_rows(
+    items: Sequence[GoldenItem], retriever: Any, top_k: int | None = None, mode: str = "expand", llm: Any = None
+) -> list[dict[str, Any]]:
+    """One row per golden item: where the answering passage ranked and whether the question was kept in scope.
+
+    ``mode``: how follow-ups are searched (rag.followup.search_query); ``rewrite`` needs ``llm``.
+    """
     rows = []
     for item in items:
-        retrieval = retrieve_in_conversation(retriever, item.question, turns_of(item), top_k)
+        retrieval = retrieve_in_conversation(retriever, item.question, turns_of(item), top_k, mode, llm)
         rows.append(
             {
                 "id": item.id,

@@ -59,7 +59,7 @@ class RagSettings(BaseModel):
     )
     chroma_dir: Path | None = Field(None, description="Embedded Chroma folder; default <data_dir>/chroma.")
     collection_prefix: str = Field("course", description="Collection name = prefix + embedding model slug.")
-    top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM.")
+    top_k: int = Field(5, ge=1, le=20, description="Passages given to the LLM (focused to context_chars).")
     fetch_k: int = Field(20, ge=1, le=200, description="Candidates taken from each retriever before fusion.")
     lexical_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of question-term coverage vs cosine in the relevance score."
@@ -83,6 +83,11 @@ class RagSettings(BaseModel):
         ge=0,
         description="Characters of passage lines shown to the LLM: each passage's best line, then the most relevant "
         "lines while they fit (rag/context.py). 0 = whole passages.",
+    )
+    followup: Literal["expand", "rewrite", "none"] = Field(
+        "expand",
+        description="How a follow-up ('Et pour AWS ?') is searched: with the previous question ('expand', free), "
+        "rewritten standalone by the LLM ('rewrite', one more generation), or alone ('none'). docs/benchmarks.md.",
     )
     max_question_chars: int = Field(2000, ge=1)
     history_messages: int = Field(6, ge=0, le=40, description="Most recent chat turns passed to the LLM.")
@@ -137,8 +142,9 @@ class LlmSettings(BaseModel):
         "generation at a time; 'ollama': an Ollama server (production).",
     )
     model: str = Field(
-        "qwen2.5-coder-0.5b-instruct-q4_k_m",
-        description="Embedded GGUF: 'qwen2.5-coder-0.5b-instruct-q4_k_m' or 'qwen2.5-coder-1.5b-instruct-q4_k_m'.",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m",
+        description="Embedded GGUF: 'qwen2.5-coder-1.5b-instruct-q4_k_m' (default: the 0.5B does not follow the "
+        "answering prompt, docs/benchmarks.md) or 'qwen2.5-coder-0.5b-instruct-q4_k_m' (about 3x faster).",
     )
     model_path: Path | None = Field(None, description="Use this GGUF file instead of the packaged one.")
     model_cache_dir: Path | None = Field(None, description="Where the GGUF is assembled; default <data_dir>/models.")
@@ -170,8 +176,9 @@ class LlmSettings(BaseModel):
     )
     start_timeout_s: float = Field(120.0, gt=0, description="Longest wait for llama-server to load the model.")
     speculative: Literal["none", "ngram"] = Field(
-        "ngram",
-        description="llama-server's prompt-lookup drafting (ngram-simple): answers copy spans of the passages.",
+        "none",
+        description="llama-server's prompt-lookup drafting (ngram-map-k). Off by default: on 2 CPU cores verifying "
+        "drafts cost more than it saved (docs/benchmarks.md); it pays where decoding is memory-bound (GPU, big CPUs).",
     )
     speculative_tokens: int = Field(16, ge=1, le=64, description="Most tokens drafted per step by prompt lookup.")
     service_time_s: float = Field(

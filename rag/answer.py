@@ -15,7 +15,7 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from rag.chunking import passage_units
+from rag.chunking import bullet_lines, passage_units
 from rag.context import line_relevance
 from rag.grounding import (
     GroundingChecker,
@@ -38,6 +38,9 @@ MAX_UNITS = 8  # sentences or list items; the prompt asks for two to four senten
 KEEP_UNITS = 5  # what is kept of a generation stopped for running on
 MIN_EXTRACTIVE_RELEVANCE = 0.3  # below this, no passage sentence is about the question
 CLOSE_RELEVANCE = 0.08  # a further unit is quoted only when it scores this close to the best
+MAX_ITEM_CHARS = 160  # a list item or table row this short is quoted with its siblings
+MAX_LIST_ITEMS = 6
+RESTATING = 0.34  # at most this share of new words (not in the question): a unit that restates the question
 
 
 @dataclass
@@ -138,8 +141,21 @@ def decide(
     return fallback(report.reason)
 
 
-def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[tuple[int, int, str, str]]:
-    """(passage index, position, quotable text, text to score) for every item, row or sentence of the passages.
+@dataclass(frozen=True)
+class Candidate:
+    """A quotable unit of a passage: an item, a table row or a sentence."""
+
+    passage: int  # 0-based index of its passage
+    position: int
+    quoted: str  # what an extractive answer shows (prefixed with its title when it does not say it)
+    scored: str  # what is compared with the question: titles, sub-title and the unit
+    group: str  # the passage and sub-title it belongs to: items of one list share it
+    item: bool  # a short list item or table row (a list answer quotes its siblings)
+    terms: frozenset[str]
+
+
+def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[Candidate]:
+    """Every item, row or sentence of the passages, with what it is about.
 
     A unit is scored with the passage's title, heading and the sub-title it sits under, because they
     often carry its subject ("AWS : SageMaker" for "Model Monitor pour la détection du drift"); a
@@ -150,16 +166,24 @@ def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[tuple[int, int,
         context = scored.chunk.path
         section = clean_passage(scored.chunk.heading.split(">")[-1]).strip() if scored.chunk.heading else ""
         position = 0
-        for subtitle, line in passage_units(clean_passage(scored.chunk.text)):
+        text = clean_passage(scored.chunk.text)
+        bullets = bullet_lines(text)
+        for subtitle, line in passage_units(text):
             title = subtitle or section
-            for sentence in split_sentences(line):
+            sentences = split_sentences(line)
+            for sentence in sentences:
                 sentence = " ".join(sentence.split())
-                if not tokenize(sentence) or len(sentence) > 400:
+                terms = frozenset(tokenize(sentence))
+                if not terms or len(sentence) > 400 or sentence.endswith(":"):  # "On a appris à :" introduces
                     continue
                 quoted = sentence
-                if title and not set(tokenize(title)) <= set(tokenize(sentence)):
+                if title and not set(tokenize(title)) <= terms:
                     quoted = f"{title} — {sentence}"
-                out.append((index, position, quoted, f"{context} > {subtitle} : {sentence}"))
+                short = line in bullets and len(sentences) == 1 and len(sentence) <= MAX_ITEM_CHARS
+                group = f"{index}>{subtitle}"
+                out.append(
+                    Candidate(index, position, quoted, f"{context} > {subtitle} : {sentence}", group, short, terms)
+                )
                 position += 1
     return out
 
@@ -169,8 +193,10 @@ def extractive(
 ) -> tuple[str, float]:
     """The passage units that best answer the question, each cited; and the best relevance.
 
-    The best unit always; the next ones only while they score almost as well (a list answer spans
-    several items, a precise question has one row that answers it).
+    A unit that only repeats the question ("Donc on a compris comment transformer un modèle en
+    service exploitable") answers nothing and ranks last. The best unit is always quoted; when it is
+    a short list item, its siblings too (a list question is answered by the list); otherwise the
+    next units only while they score almost as well.
     """
     candidates = candidate_sentences(passages)
     if not candidates:
@@ -178,11 +204,19 @@ def extractive(
             return NOT_COVERED[lang], 0.0
         first = " ".join(clean_passage(passages[0].chunk.text).split())[:400]
         return f"{EXTRACTIVE_INTRO[lang]}\n- {first} [1]", 0.0
-    relevance = line_relevance(question, [c[3] for c in candidates], embedder)
-    ranked = relevance + np.array([0.05 / (1 + c[0]) for c in candidates])  # ties go to the better passage
-    order = list(np.argsort(-ranked))
-    best = ranked[order[0]]
-    picked = [order[0]] + [i for i in order[1:n_sentences] if ranked[i] >= best - CLOSE_RELEVANCE]
-    chosen = sorted(picked, key=lambda i: (candidates[i][0], candidates[i][1]))
-    lines = [f"- {candidates[i][2]} [{candidates[i][0] + 1}]" for i in chosen]
+    relevance = line_relevance(question, [c.scored for c in candidates], embedder)
+    asked = set(tokenize(question))
+    novelty = np.array([len(c.terms - asked) / len(c.terms) for c in candidates])
+    restating = novelty <= RESTATING  # two thirds of its words are the question's: it says nothing new
+    factor = np.where(restating, 0.1, 1.0) * np.maximum(novelty, 0.1)
+    ranked = relevance * factor + np.array([0.05 / (1 + c.passage) for c in candidates])
+    order = [int(i) for i in np.argsort(-ranked)]
+    best = candidates[order[0]]
+    if best.item:
+        siblings = [i for i in order if candidates[i].group == best.group and candidates[i].item and not restating[i]]
+        picked = siblings[:MAX_LIST_ITEMS]
+    else:
+        picked = [order[0]] + [i for i in order[1:n_sentences] if ranked[i] >= ranked[order[0]] - CLOSE_RELEVANCE]
+    chosen = sorted(set(picked), key=lambda i: (candidates[i].passage, candidates[i].position))
+    lines = [f"- {candidates[i].quoted} [{candidates[i].passage + 1}]" for i in chosen]
     return "\n".join([EXTRACTIVE_INTRO[lang], *lines]), float(relevance.max())

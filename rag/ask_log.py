@@ -106,7 +106,10 @@ def ask_row(
 def answer_from_response(body: dict[str, Any]) -> Answer:
     """An ``Answer`` back from the ``/ask`` body (the ``done`` event of ``/ask/stream``), for ``record``."""
     sources = [
-        ScoredChunk(Chunk(s["id"], s.get("text", ""), s["source"], s.get("heading", ""), 0), float(s["score"]))
+        ScoredChunk(
+            Chunk(s["id"], s.get("text", ""), s["source"], s.get("heading", ""), 0, s.get("title", "")),
+            float(s["score"]),
+        )
         for s in body.get("sources", [])
     ]
     prompt = body.get("prompt") or {}

@@ -381,3 +381,8 @@ def passage_units(text: str) -> list[tuple[str, str]]:
             continue
         out.append((subtitle, line[2:] if line.startswith("- ") else line))
     return out
+
+
+def bullet_lines(text: str) -> set[str]:
+    """The contents of a passage's list items and table rows (its lines written "- ...")."""
+    return {line.strip()[2:] for line in text.splitlines() if line.strip().startswith("- ")}

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.ingest import embedding_text
 from rag.text import fold, tokenize
-from rag.types import ChatMessage, Retrieval
+from rag.types import ChatMessage, ChatModel, Retrieval
 
 _CUE = re.compile(
     r"^\s*(et|and|also|aussi|ok|alors|puis|ensuite|what about|how about|and what|and how|same|pareil|idem|"
@@ -48,35 +47,71 @@ def is_follow_up(question: str, history: Sequence[ChatMessage]) -> bool:
     return bool(_CUE.match(folded) or _PRONOUN.search(folded)) or len(set(tokenize(question))) < MIN_OWN_TERMS
 
 
-def search_query(question: str, history: Sequence[ChatMessage]) -> SearchQuery:
-    """The text to retrieve with: the question, preceded by the previous user turn when it is a follow-up."""
+REWRITE_PROMPT = (
+    "Rewrite the user's last question as one standalone question that can be understood without the "
+    "conversation: replace pronouns and ellipses with what they refer to. Keep its language. Reply with the "
+    "question only."
+)
+
+
+def search_query(
+    question: str, history: Sequence[ChatMessage], mode: str = "expand", llm: ChatModel | None = None
+) -> SearchQuery:
+    """The text to retrieve with: the question alone, or for a follow-up the question made standalone.
+
+    ``expand`` prefixes the previous user turn (free); ``rewrite`` asks the LLM for a standalone question
+    (a generation before retrieval); ``none`` searches the bare words (the old behaviour, for comparison).
+    """
     own = frozenset(tokenize(question))
-    if not is_follow_up(question, history):
+    if mode == "none" or not is_follow_up(question, history):
         return SearchQuery(question, False, own)
+    if mode == "rewrite" and llm is not None:
+        transcript = "\n".join(f"{role}: {content[:400]}" for role, content in history[-4:])
+        messages = [("system", REWRITE_PROMPT), ("user", f"{transcript}\nuser: {question}\n\nStandalone question:")]
+        rewritten = " ".join(llm.generate(messages, max_tokens=48).split())
+        if rewritten:
+            return SearchQuery(rewritten, True, own)
     previous = previous_question(history)
     return SearchQuery(f"{previous}\n{question}", True, own)
 
 
 def retrieve_in_conversation(
-    retriever: Any, question: str, turns: Sequence[ChatMessage] = (), top_k: int | None = None
+    retriever: Any,
+    question: str,
+    turns: Sequence[ChatMessage] = (),
+    top_k: int | None = None,
+    mode: str = "expand",
+    llm: ChatModel | None = None,
 ) -> Retrieval:
     """Retrieve for the question in its conversation (the service and the eval both call this).
 
-    A follow-up that changes the subject ("Et la capitale de l'Australie ?") must not ride on the
-    previous question's relevance: its own content terms must appear in what was found.
+    A follow-up is searched with the turn it follows, and its ``confidence`` is the question's own
+    relevance: the model decides whether passages about the conversation answer it. A follow-up
+    that names something neither the conversation nor the passages mention ("Et la capitale de
+    l'Australie ?") changes the subject: it is out of scope, however relevant the previous turn was.
     """
-    search = search_query(question, turns)
+    search = search_query(question, turns, mode, llm)
     retrieval: Retrieval = retriever.retrieve(search.text, top_k=top_k)
-    if search.follow_up and retrieval.in_scope and not _own_terms_found(search.own_terms, retrieval):
+    if not search.follow_up:
+        return retrieval
+    alone: Retrieval = retriever.retrieve(question, top_k=1)
+    retrieval.confidence = min(retrieval.best_score, alone.best_score)
+    if retrieval.in_scope and _names_a_new_subject(question, turns, retrieval):
         retrieval.in_scope = False
     return retrieval
 
 
-def _own_terms_found(terms: frozenset[str], retrieval: Retrieval) -> bool:
-    """At least one of the question's own content terms occurs in a retrieved passage (or it has none)."""
-    if not terms:
-        return True
-    found: set[str] = set()
-    for scored in retrieval.chunks:
-        found.update(tokenize(embedding_text(scored.chunk)))
-    return bool(terms & found)
+_WORDS = re.compile(r"[^\W\d_][\w-]*")
+
+
+def proper_names(question: str) -> list[str]:
+    """Capitalised words after the first one, elided articles split off ("l'Australie" -> "Australie")."""
+    words = _WORDS.findall(question.replace("\u2019", "'").replace("'", " "))
+    return [w for w in words[1:] if w[0].isupper() and len(w) > 1]
+
+
+def _names_a_new_subject(question: str, turns: Sequence[ChatMessage], retrieval: Retrieval) -> bool:
+    """The question names something (a proper noun, a product) absent from the conversation and the passages."""
+    said = [content for _, content in turns] + [f"{s.chunk.path} {s.chunk.text}" for s in retrieval.chunks]
+    known = fold(" ".join(said))
+    return any(fold(name) not in known for name in proper_names(question))

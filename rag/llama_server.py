@@ -76,7 +76,8 @@ def server_args(settings: Settings, model: Path, port: int) -> list[str]:
         "--seed", str(llm.seed),
     ]  # fmt: skip
     if llm.speculative == "ngram":
-        args += ["--spec-type", "ngram-simple", "--spec-draft-n-max", str(llm.speculative_tokens)]
+        args += ["--spec-type", "ngram-map-k", "--spec-ngram-map-k-size-n", "2", "--spec-ngram-map-k-size-m", "8",
+                 "--spec-draft-n-max", str(llm.speculative_tokens)]  # fmt: skip
     return args
 
 

@@ -78,6 +78,7 @@ class Plan:
     stopped: str = ""  # why generation was cut short, if it was
     retrieval_score: float | None = None  # best relevance found, also when it was below the floor
     template: PromptTemplate | None = None  # the prompt version answering (production, or the canary's candidate)
+    confidence: float | None = None  # how surely the passages answer (a follow-up's own relevance)
 
 
 class RagService:
@@ -218,6 +219,7 @@ class RagService:
         turns = self._history(history)
         retrieval = self.retrieve(question, turns, top_k)
         plan.retrieval_score = retrieval.best_score
+        plan.confidence = retrieval.answer_confidence
         plan.timings["retrieve"] = _ms(plan.started)
         if not retrieval.in_scope:
             plan.final = self._fixed(plan, NOT_COVERED[plan.lang], "refusal", None)
@@ -277,7 +279,8 @@ class RagService:
         A follow-up that changes the subject ("Et la capitale de l'Australie ?") must not ride on the
         previous question's relevance: its own content terms must appear in what was found.
         """
-        return retrieve_in_conversation(self.retriever, question, turns, top_k)
+        mode = self.settings.rag.followup
+        return retrieve_in_conversation(self.retriever, question, turns, top_k, mode, self.llm)
 
     def _history(self, history: Sequence[Any] | None) -> list[ChatMessage]:
         """The last few user/assistant turns, each cut short: enough for follow-ups, bounded in cost."""
@@ -310,7 +313,7 @@ class RagService:
             self.checker,
             plan.prompt.system,
             self.settings.rag.extractive_sentences,
-            retrieval_score=plan.retrieval_score,
+            retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
         )
         plan.timings["grounding"] = _ms(checked)
@@ -319,6 +322,7 @@ class RagService:
         sources = [] if decision.mode == "refusal" else list(passages)
         answer = self._fixed(plan, decision.text, decision.mode, sources, grounded=decision.grounded)
         answer.tokens = n_pieces
+        answer.guard_reason = decision.reason
         return answer
 
     def _traced(self, plan: Plan, answer: Answer, error: str | None = None) -> Answer:
@@ -366,6 +370,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             {
                 "id": s.chunk.id,
                 "source": s.chunk.source,
+                "title": s.chunk.title or s.chunk.source,
                 "heading": s.chunk.heading,
                 "score": round(s.score, 4),
                 "text": s.chunk.text,

@@ -49,6 +49,11 @@ class Retrieval:
     chunks: list[ScoredChunk]
     best_score: float
     in_scope: bool  # False when nothing clears the relevance floor
+    confidence: float | None = None  # how surely the passages answer; default best_score (see rag/followup.py)
+
+    @property
+    def answer_confidence(self) -> float:
+        return self.best_score if self.confidence is None else self.confidence
 
 
 @dataclass
@@ -64,6 +69,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     tokens: int = 0
     retrieval_score: float | None = None  # best relevance of the retrieval (None: nothing was retrieved)
+    guard_reason: str = ""  # why the grounding guard replaced the generation ("" when it kept it)
 
 
 class Embedder(Protocol):

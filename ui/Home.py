@@ -10,15 +10,17 @@ answer after the tokens were sent.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
 
 from ui.chat import conversation_label, history_of, messages_from_turns, snippet, source_title, status_line
-from ui.client import ApiClient, ApiError, describe_detail
+from ui.client import ApiClient, ApiError, ModelBusyError, describe_detail
 from ui.common import fetch, page_setup, show_error
 
 PARAM = "c"  # the conversation id in the page URL
+BUSY_RETRIES = 3  # a 429 (model busy) is retried this many times, after the Retry-After the API gives
 
 
 def render_details(api: ApiClient, msg: dict[str, Any]) -> None:
@@ -81,12 +83,20 @@ def stream_answer(
                 return
 
     placeholder = st.empty()
-    try:
-        with placeholder.container():
-            st.write_stream(tokens())
-    except ApiError as exc:
-        placeholder.empty()
-        return {"role": "assistant", "content": "", "error": exc.message}
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            with placeholder.container():
+                st.write_stream(tokens())
+            break
+        except ModelBusyError as exc:  # 429: say so and ask again when the API says it is worth it
+            if attempt == BUSY_RETRIES:
+                placeholder.empty()
+                return {"role": "assistant", "content": "", "error": f"{exc.message}: try again later."}
+            placeholder.info(f"Busy, retrying in {exc.retry_after_s} s…")
+            time.sleep(exc.retry_after_s)
+        except ApiError as exc:
+            placeholder.empty()
+            return {"role": "assistant", "content": "", "error": exc.message}
     done = outcome.get("done")
     if done is None:
         placeholder.empty()

@@ -44,7 +44,8 @@ def status_line(answer: dict[str, Any]) -> str:
 
 def source_title(n: int, source: dict[str, Any]) -> str:
     heading = source.get("heading") or "(no heading)"
-    return f"**[{n}] {source.get('source', '?')}** · {heading} · score {float(source.get('score') or 0):.2f}"
+    name = source.get("title") or source.get("source", "?")
+    return f"**[{n}] {name}** · {heading} · score {float(source.get('score') or 0):.2f}"
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

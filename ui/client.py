@@ -41,6 +41,14 @@ class EndpointMissingError(ApiError):
     """The API answers but has no such route (an older or partial deployment)."""
 
 
+class ModelBusyError(ApiError):
+    """429: the answering model is saturated; ``retry_after_s`` says when to ask again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, 429)
+        self.retry_after_s = retry_after_s
+
+
 class ApiResponseError(ApiError):
     """The API answered with an error status; ``detail`` is its ``{"detail": ...}``."""
 
@@ -169,6 +177,9 @@ class ApiClient:
                 status,
             )
         text = describe_detail(detail) or response.reason_phrase
+        if status == 429:
+            retry_after = int(response.headers.get("Retry-After", "5") or 5)
+            raise ModelBusyError(f"The model is busy: retrying in {retry_after} s", max(1, retry_after))
         if status == 401 and path != "/documents" and not path.startswith("/documents/"):
             message = f"The API needs a client key: set GENAIOPS_UI__API_KEY ({text})"
         elif status == 503:

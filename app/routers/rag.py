@@ -60,7 +60,8 @@ class AskRequest(BaseModel):
 
 class SourcePublic(BaseModel):
     id: str
-    source: str
+    source: str = Field(description="The file the passage comes from (what `DELETE /documents` names).")
+    title: str = Field("", description="The document's title: what to show users.")
     heading: str
     score: float
     text: str

@@ -72,7 +72,10 @@ def test_missing_binary_and_dead_process_are_clear_errors(tmp_path: Path, settin
     with pytest.raises(LlmUnavailableError, match="make llama-server"):
         find_binary(tmp_path / "nope")
     args = server_args(settings, tmp_path / "model.gguf", 1234)
-    assert "--parallel" in args and "--spec-type" in args  # prompt-lookup drafting is on by default
+    assert "--parallel" in args and "--spec-type" not in args  # prompt-lookup drafting is off by default
+    drafting = server_args(settings.model_copy(update={"llm": settings.llm.model_copy(update={"speculative": "ngram"})}),
+                           tmp_path / "model.gguf", 1234)  # fmt: skip
+    assert "ngram-map-k" in drafting
 
 
 def test_readiness_follows_the_process(tmp_path_factory: pytest.TempPathFactory) -> None:

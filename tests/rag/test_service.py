@@ -154,7 +154,7 @@ def test_stream_yields_tokens_then_the_ask_body_and_accepts_history(service: Rag
     body = done["data"]
     assert body["mode"] in {"generative", "extractive"} and body["grounded"]
     assert body["tokens"] == len(tokens) and body["timings_ms"]["first_token"] <= body["timings_ms"]["total"]
-    assert all(set(s) == {"id", "source", "heading", "score", "text"} for s in body["sources"])
+    assert all(set(s) == {"id", "source", "title", "heading", "score", "text"} for s in body["sources"])
     assert set(citations(body["answer"])) <= set(range(1, len(body["sources"]) + 1))
     if body["mode"] == "generative":  # the final text is the streamed text, cleaned and re-cited
         streamed = " ".join(words("".join(e["data"]["text"] for e in tokens)))

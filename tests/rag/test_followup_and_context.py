@@ -1,0 +1,94 @@
+"""History-aware retrieval, the focused context and the guards added for answers that answer (no LLM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from genaiops.settings import Settings
+from rag.answer import extractive, restates
+from rag.context import focus
+from rag.fake_llm import FakeChatModel
+from rag.followup import is_follow_up, retrieve_in_conversation, search_query
+from rag.grounding import GroundingChecker, unit_contexts, unpaired_names
+from rag.retrieval import HybridRetriever
+from tests.rag.helpers import passage
+
+GCP = [("user", "Quelle logique de déploiement a été utilisée sur GCP ?"), ("assistant", "Cloud Run serverless [1].")]
+PLATFORMS = passage(
+    "AWS : SageMaker\n- SageMaker Pipelines pour l'orchestration.\n"
+    "- SageMaker Model Monitor pour la détection du drift.\n"
+    "GCP : Vertex AI\n- Vertex AI Pipelines (basé sur Kubeflow).",
+    "3. Plateformes MLOps des hyperscalers",
+)
+STEPS = passage(
+    "- Étape : Monitoring ; Description : Détecter le drift ; "
+    "Outil cloud typique : WhyLabs, Evidently, services natifs",
+    "2. Le cycle de vie MLOps > Les étapes clés",
+    index=1,
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("Et pour AWS ?", True), ("And on Azure?", True), ("Et elle sert à quoi ?", True),
+     ("Quels outils permettent de détecter le drift en production ?", False)],
+)  # fmt: skip
+def test_elliptic_questions_are_follow_ups(question: str, expected: bool) -> None:
+    assert is_follow_up(question, GCP) is expected
+    assert is_follow_up(question, []) is False  # no conversation, no follow-up
+
+
+def test_a_follow_up_is_searched_expanded_rewritten_or_bare() -> None:
+    assert search_query("Et pour AWS ?", GCP).text == f"{GCP[0][1]}\nEt pour AWS ?"
+    assert search_query("Et pour AWS ?", GCP, mode="none").text == "Et pour AWS ?"
+    fake = FakeChatModel(["Quelle logique de déploiement a été utilisée sur AWS ?"])
+    rewritten = search_query("Et pour AWS ?", GCP, mode="rewrite", llm=fake)
+    assert rewritten.text == "Quelle logique de déploiement a été utilisée sur AWS ?" and rewritten.follow_up
+    assert "Et pour AWS ?" in fake.calls[0].messages[-1][1]
+
+
+def test_follow_ups_reach_the_row_and_a_new_subject_is_out_of_scope(
+    course_index: tuple[Settings, HybridRetriever],
+) -> None:
+    _, retriever = course_index
+    found = retrieve_in_conversation(retriever, "Et pour AWS ?", GCP, top_k=5)
+    assert found.in_scope and any("VM / ECS" in s.chunk.text for s in found.chunks)
+    leaves = retrieve_in_conversation(retriever, "Et quelle est la capitale de l'Australie ?", GCP, top_k=5)
+    assert leaves.in_scope is False
+    assert found.confidence is not None and found.confidence <= found.best_score
+
+
+def test_the_focused_context_keeps_each_passage_best_line_within_the_budget() -> None:
+    texts = focus("Quel outil AWS détecte le drift ?", [PLATFORMS, STEPS], None, budget_chars=120)
+    assert len(texts) == 2 and all(texts)
+    assert "Model Monitor" in texts[0] and texts[0].startswith("AWS : SageMaker")  # the row keeps its sub-title
+    assert "Kubeflow" not in texts[0]  # over the budget, and less relevant
+    assert "WhyLabs" in texts[1]
+
+
+def test_a_sentence_pairing_names_the_passages_never_pair_is_unsupported() -> None:
+    units = unit_contexts([PLATFORMS, STEPS])
+    assert unpaired_names("Le service AWS permet de détecter la dérive avec WhyLabs.", units) == ["aws", "whylabs"]
+    assert unpaired_names("Sur AWS, SageMaker Model Monitor détecte le drift.", units) == []
+    assert unpaired_names("WhyLabs et Evidently détectent le drift.", units) == []
+    checker = GroundingChecker(None, min_overlap=0.5, min_similarity=0.75)
+    report = checker.check("Le service AWS permet de détecter la dérive avec WhyLabs [1].", [PLATFORMS, STEPS])
+    assert not report.grounded and "wrong pairing" in report.reason
+
+
+def test_restating_the_question_is_not_an_answer() -> None:
+    question = "Pourquoi un POC qui fonctionne dans un notebook n'arrive-t-il pas en production ?"
+    assert restates("Le POC qui fonctionne dans un notebook n'arrive-t-il pas en production ? [1]", question)
+    assert not restates("Le code du notebook n'est pas productionizable [1].", question)
+
+
+def test_an_extractive_list_answer_quotes_the_list_not_the_summary_line() -> None:
+    serving = passage(
+        "On a appris à :\n- Charger un modèle entraîné\n- Exposer une API FastAPI\n- Créer un endpoint /predict\n"
+        "- Structurer les données avec Pydantic\n"
+        "Donc on a compris comment transformer un modèle en service exploitable.",
+        "4. API ML – Model Serving",
+    )
+    text, _ = extractive("Comment le modèle a-t-il été transformé en service exploitable ?", "fr", [serving], None)
+    assert "FastAPI" in text and "/predict" in text and "Pydantic" in text
+    assert "Donc on a compris" not in text
