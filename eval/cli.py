@@ -49,8 +49,8 @@ def eval_rag(
             limit=limit,
             top_k=top_k,
             progress=not as_json,
-            split=split,
-            subset=subset,  # type: ignore[arg-type]
+            split=split,  # type: ignore[arg-type]
+            subset=subset,
         )
     except EmptyIndexError as exc:
         console.print(f"[red]{exc}[/red]")

@@ -72,7 +72,7 @@ class RagSettings(BaseModel):
         "on the golden set's dev split for use-multilingual-v3; all-MiniLM-L6-v2 needs its own (docs/benchmarks.md).",
     )
     confident_floor: float = Field(
-        0.27,
+        0.30,
         ge=0,
         le=1,
         description="Between relevance_floor and this, the LLM decides: its 'not covered' is a refusal. Above, "

@@ -28,7 +28,7 @@ class FakeCall:
 class FakeChatModel:
     """Replies come from ``replies`` in order, then ``default``; a reply that is an exception is raised.
 
-    ``default=None`` answers by quoting the first passage line of the prompt with ``[1]``, which the
+    ``default=None`` answers by quoting the first line of the first passage with ``[1]``, which the
     grounding guard accepts: a plausible generative answer without a model.
     """
 
@@ -69,12 +69,12 @@ class FakeChatModel:
         if self.default is not None:
             return self.default
         prompt = messages[-1][1] if messages else ""
-        for line in prompt.splitlines():
-            if line.startswith("[1]"):
+        context = prompt.split("<context>", 1)[-1].split("</context>", 1)[0]
+        for line in context.splitlines():
+            stripped = line.strip().removeprefix("- ")
+            if line.startswith("[") or len(stripped.split()) < 4 or stripped.startswith("<"):
                 continue
-            stripped = line.strip()
-            if len(stripped.split()) >= 4 and not stripped.startswith("<"):
-                return f"{stripped.rstrip('.')}. [1]"
+            return f"{stripped.rstrip('.')}. [1]"
         return "Le cours ne couvre pas cette question."
 
     def readiness(self) -> str:

@@ -37,7 +37,7 @@ from tests.rag.helpers import (
 )
 
 EMPTY_INDEX = "index is empty: run genaiops ingest"
-SOURCE_KEYS = {"id", "source", "heading", "score", "text"}
+SOURCE_KEYS = {"id", "source", "title", "heading", "score", "text"}
 
 
 def api_settings(data_dir: Path, factory: pytest.TempPathFactory, **overrides: Any) -> Settings:
@@ -165,7 +165,9 @@ def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"ready": True, "checks": {"rag": "ready", "classic": "ready"}}
+    body = ready.json()
+    assert (body["ready"], body["checks"]) == (True, {"rag": "ready", "classic": "ready"})
+    assert body["llm"]["capacity"] >= 1 and body["llm"]["active"] == 0 and not body["llm"]["saturated"]
 
 
 @pytest.mark.slow

@@ -37,6 +37,8 @@ def _stream(url: str, results: list[tuple[int, float, str]]) -> None:
     started = time.monotonic()
     with httpx.stream("POST", f"{url}/ask/stream", json={"question": FR_QUESTION}, timeout=60) as response:
         status_at = time.monotonic() - started
+        if response.status_code != 200:
+            response.read()
         last = ""
         for line in response.iter_lines():
             if line.startswith("event: "):
@@ -50,7 +52,9 @@ def test_health_and_predict_answer_while_the_model_is_saturated(
     base, retriever = course_index
     registry, _ = trained_penguins(tmp_path_factory)
     classic = sharing_registry(registry, tmp_path / "var")
-    settings = product_settings(base, tmp_path).model_copy(update={"mlflow": classic.mlflow, "classic": classic.classic})
+    settings = product_settings(base, tmp_path).model_copy(
+        update={"mlflow": classic.mlflow, "classic": classic.classic}
+    )
     settings.llm.max_queue, settings.llm.service_time_s, settings.llm.max_wait_s = 2, 6.0, 60.0
     service = fake_service(settings, retriever, FakeChatModel(default=SLOW_REPLY, delay_s=0.04))
     port = free_port()
@@ -62,13 +66,17 @@ def test_health_and_predict_answer_while_the_model_is_saturated(
         clients = [threading.Thread(target=_stream, args=(url, results)) for _ in range(8)]
         for client in clients:
             client.start()
-        time.sleep(1.0)  # one generating, two waiting, the rest refused
         with httpx.Client(base_url=url, timeout=5.0) as http:  # a hang would be a timeout here
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # saturated: one generating, two waiting (the rest refused)
+                load = http.get("/ready").json()["llm"]
+                if (load["active"], load["waiting"]) == (1, 2):
+                    break
+                time.sleep(0.05)
+            assert (load["active"], load["waiting"]) == (1, 2), load
             for _ in range(5):
                 assert http.get("/health").status_code == 200
                 assert http.post("/predict", json=RECORD).status_code == 200
-            ready = http.get("/ready").json()
-            assert ready["llm"]["active"] == 1 and ready["llm"]["waiting"] == 2
             metrics = http.get("/metrics").text
         for client in clients:
             client.join(60)
@@ -108,9 +116,7 @@ def test_sigterm_with_generations_in_flight_exits_quickly_and_loses_nothing(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE_SCRIPT, str(tmp_path / "settings.json"), str(port)], env=env
-    )
+    server = subprocess.Popen([sys.executable, "-c", SERVE_SCRIPT, str(tmp_path / "settings.json"), str(port)], env=env)
     try:
         _wait_healthy(url, server)
         refusal = httpx.post(f"{url}/ask", json={"question": "Donne-moi une recette de crêpes"}, timeout=30)

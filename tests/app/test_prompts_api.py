@@ -29,7 +29,7 @@ def two_versions(settings: Settings, tmp_path: Path) -> None:
     shutil.copytree(TEMPLATES_DIR, folder)
     push(settings, folder)
     path = folder / "rag_answer.yaml"
-    path.write_text(path.read_text().replace("two to four short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
     push(settings, folder)
     promote(settings, "rag_answer", 1, "production")
     promote(settings, "rag_answer", 2, "candidate")
@@ -61,8 +61,10 @@ def test_versions_aliases_and_diff_from_the_registry(client: TestClient, setting
     lines = body["diff"].splitlines()
     assert lines[:2] == ["--- rag_answer@1", "+++ rag_answer@2"]
     assert [line for line in lines if line.startswith(("-", "+")) and line[1:2] not in "-+"] == [
-        "-2. Answer in {{language}}, in two to four short sentences.",
-        "+2. Answer in {{language}}, in three short sentences.",
+        "-1. Answer directly in one or two short sentences. Name the tools, steps, values or reasons the passages "
+        "give; never just restate the question.",
+        "+1. Answer directly in three short sentences. Name the tools, steps, values or reasons the passages give; "
+        "never just restate the question.",
     ]
 
 

@@ -44,7 +44,7 @@ def test_the_file_is_what_the_generator_writes(envgen: Any) -> None:
 
 def test_the_generator_walks_nested_sections(envgen: Any) -> None:
     names = {v.name: v for v in envgen.setting_env_vars()}
-    assert names["GENAIOPS_LLM__BACKEND"].default == "llamacpp"
+    assert names["GENAIOPS_LLM__BACKEND"].default == "llama-server"
     assert "ollama" in names["GENAIOPS_LLM__BACKEND"].description
     assert names["GENAIOPS_RAG__CHROMA_HOST"].default == ""
     assert names["GENAIOPS_DATA_DIR"].default == "var", "paths under the repository are shown relative"

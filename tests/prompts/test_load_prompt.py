@@ -29,7 +29,7 @@ def _fresh_announcements() -> None:
 
 def test_without_settings_it_is_the_file() -> None:
     prompt = load_prompt(NAME)
-    assert prompt.source == "file" and prompt.version == "1" and "{question}" in prompt.template.user
+    assert prompt.source == "file" and prompt.version == "2" and "{question}" in prompt.template.user
 
 
 def test_production_alias_wins_over_the_file_and_is_logged_once(
@@ -41,7 +41,7 @@ def test_production_alias_wins_over_the_file_and_is_logged_once(
     assert not Path(str(settings.mlflow.tracking_uri).removeprefix("sqlite:///")).exists()
 
     path = templates / f"{NAME}.yaml"
-    path.write_text(path.read_text().replace("two to four short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
     push(settings, templates)
     assert load_prompt(NAME, settings).source == "file"  # registered, but no production alias yet
     promote(settings, NAME, 1, "production")

@@ -22,7 +22,7 @@ def test_push_is_idempotent_and_versions_changes(settings: Settings, templates: 
     assert [(r.status, r.version) for r in again] == [("unchanged", 1)]
 
     path = templates / "rag_answer.yaml"
-    path.write_text(path.read_text().replace("two to four short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
     changed = push(settings, templates)
     assert [(r.status, r.version) for r in changed] == [("registered", 2)]
     assert "three short sentences" in diff(settings, "rag_answer", 1, 2)

@@ -40,9 +40,14 @@ def llm_cache_dir(factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The model tier of the tests checks the runtime and guard contracts (streams, slots, refusals, citations)
+# with the fast 0.5B model; what the default 1.5B answers is measured by the eval gate (`make eval-gate`).
+TEST_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+
 def answer_settings(data_dir: Path, llm_cache: Path, **overrides: Any) -> Settings:
-    """Test settings with all state under ``data_dir``, the shared GGUF cache and short answers."""
-    llm = {"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS, **overrides.pop("llm", {})}
+    """Test settings with all state under ``data_dir``, the shared GGUF cache, the test model and short answers."""
+    llm = {"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS, "model": TEST_MODEL, **overrides.pop("llm", {})}
     rag = {"top_k": TOP_K, **overrides.pop("rag", {})}
     overrides.setdefault("mlflow", {"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"})
     s = Settings(_env_file=None, env="test", data_dir=data_dir, llm=llm, rag=rag, **overrides)  # type: ignore[call-arg]

@@ -21,6 +21,7 @@ from tests.rag.helpers import (
     FR_QUESTION,
     FR_SOURCE,
     OUT_OF_SCOPE,
+    TEST_MODEL,
     TOP_K,
     closed_port_url,
     llm_cache_dir,
@@ -33,6 +34,7 @@ def env_for(data_dir: Path, llm_cache: Path, **extra: str) -> dict[str, str]:
         "GENAIOPS_DATA_DIR": str(data_dir),
         "GENAIOPS_LLM__MODEL_CACHE_DIR": str(llm_cache),
         "GENAIOPS_LLM__MAX_TOKENS": "32",
+        "GENAIOPS_LLM__MODEL": TEST_MODEL,
         "GENAIOPS_RAG__TOP_K": str(TOP_K),
         "GENAIOPS_MLFLOW__TRACE_SAMPLE_RATE": "0",
         **extra,
@@ -82,7 +84,7 @@ def test_ask_json_prints_the_ask_body(ingested: tuple[dict[str, str], Result]) -
     assert set(body) == ANSWER_KEYS
     assert body["mode"] in {"generative", "extractive"} and body["grounded"] is True
     assert 1 <= len(body["sources"]) <= TOP_K and any(s["source"] == FR_SOURCE for s in body["sources"])
-    assert body["prompt"] == {"name": "rag_answer", "version": "1"}
+    assert body["prompt"] == {"name": "rag_answer", "version": "2"}
 
 
 def test_ask_prints_the_answer_and_how_it_was_made(ingested: tuple[dict[str, str], Result]) -> None:
@@ -91,7 +93,7 @@ def test_ask_prints_the_answer_and_how_it_was_made(ingested: tuple[dict[str, str
     assert result.exit_code == 0, result.output
     first, _, status = result.stdout.strip().partition("\n\n")
     assert first == NOT_COVERED["fr"]
-    assert status.startswith("[refusal, grounded=False, qwen2.5-coder-0.5b-instruct-q4_k_m, rag_answer@1, ")
+    assert status.startswith(f"[refusal, grounded=False, {TEST_MODEL}, rag_answer@2, ")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 
+from eval.golden import GoldenItem, load_golden
+from eval.retrieval_eval import key_phrase_in, retrieval_metrics, retrieval_rows
 from genaiops.settings import REPO_ROOT, Settings
 from rag.ingest import load_text, split_document
 from rag.retrieval import HybridRetriever
@@ -45,28 +47,38 @@ def test_key_phrase_is_verbatim_in_one_chunk_of_its_source(row: dict) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     text = load_text(COURSE / row["source"])
     chunks = split_document(text, row["source"], settings.rag.chunk_size, settings.rag.chunk_min_section)
-    assert any(norm(row["key_phrase"]) in norm(c.text) for c in chunks), row["key_phrase"]
+    item = GoldenItem(**row)
+    assert any(key_phrase_in(item, c.text) for c in chunks), row["key_phrase"]
 
 
-def test_hit_at_5_on_the_golden_set(course_index: tuple[Settings, HybridRetriever]) -> None:
+@pytest.fixture(scope="module")
+def rows(course_index: tuple[Settings, HybridRetriever]) -> list[dict]:
+    """The retrieval of every golden question (follow-ups with their history), as the service retrieves."""
     _, retriever = course_index
-    misses = []
-    for row in IN_SCOPE:
-        chunks = retriever.retrieve(row["question"], top_k=5).chunks
-        if not any(is_hit(row, s.chunk.source, s.chunk.text) for s in chunks):
-            misses.append(row["id"])
-    hit_rate = 1 - len(misses) / len(IN_SCOPE)
-    assert hit_rate >= 0.9, f"hit@5={hit_rate:.2f}, misses: {misses}"
+    return retrieval_rows(load_golden(), retriever, top_k=5)
 
 
-def test_out_of_scope_questions_are_refused(course_index: tuple[Settings, HybridRetriever]) -> None:
-    _, retriever = course_index
-    accepted = {r["id"]: retriever.retrieve(r["question"]).best_score for r in OUT_OF_SCOPE}
-    accepted = {k: v for k, v in accepted.items() if v >= retriever.settings.rag.relevance_floor}
-    assert accepted == {}
+def test_hit_at_5_on_the_golden_set(rows: list[dict]) -> None:
+    """A regression floor under the measured 0.90 (docs/benchmarks.md): the answering passage is retrieved."""
+    metrics = retrieval_metrics(rows)
+    misses = [r["id"] for r in rows if r["kind"] == "in_scope" and r["hit_rank"] is None]
+    assert metrics["hit_at_k"] >= 0.88, f"hit@5={metrics['hit_at_k']:.2f}, misses: {misses}"
+    follow_ups = retrieval_metrics([r for r in rows if "follow_up" in r["categories"]])
+    assert follow_ups["hit_at_k"] >= 0.8  # searched with the turn they follow
 
 
-def test_course_questions_are_in_scope(course_index: tuple[Settings, HybridRetriever]) -> None:
-    _, retriever = course_index
-    refused = [r["id"] for r in IN_SCOPE if not retriever.retrieve(r["question"]).in_scope]
-    assert len(refused) / len(IN_SCOPE) <= 0.05, refused
+def test_course_questions_are_in_scope(rows: list[dict]) -> None:
+    refused = [r["id"] for r in rows if r["kind"] == "in_scope" and not r["in_scope_decision"]]
+    assert len(refused) / sum(r["kind"] == "in_scope" for r in rows) <= 0.05, refused
+
+
+def test_off_topic_questions_never_reach_the_confident_floor_on_dev(
+    rows: list[dict], course_index: tuple[Settings, HybridRetriever]
+) -> None:
+    """Below ``relevance_floor`` they are refused at once; between it and ``confident_floor`` the model's
+    'not covered' is final. Calibrated on dev: none of its off-topic questions may reach the confident floor."""
+    settings, _ = course_index
+    dev = [r for r in rows if r["kind"] == "out_of_scope" and r["split"] == "dev"]
+    too_close = {r["id"]: r["best_score"] for r in dev if r["best_score"] >= settings.rag.confident_floor}
+    assert too_close == {}
+    assert sum(not r["in_scope_decision"] for r in dev) >= len(dev) // 3  # the clearly off-topic ones: no model

@@ -73,8 +73,8 @@ def test_missing_binary_and_dead_process_are_clear_errors(tmp_path: Path, settin
         find_binary(tmp_path / "nope")
     args = server_args(settings, tmp_path / "model.gguf", 1234)
     assert "--parallel" in args and "--spec-type" not in args  # prompt-lookup drafting is off by default
-    drafting = server_args(settings.model_copy(update={"llm": settings.llm.model_copy(update={"speculative": "ngram"})}),
-                           tmp_path / "model.gguf", 1234)  # fmt: skip
+    with_drafts = settings.model_copy(update={"llm": settings.llm.model_copy(update={"speculative": "ngram"})})
+    drafting = server_args(with_drafts, tmp_path / "model.gguf", 1234)
     assert "ngram-map-k" in drafting
 
 

@@ -165,7 +165,7 @@ def test_unknown_model_name_lists_the_choices(settings: Settings) -> None:
     wrong = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": "gpt-17"})})
     with pytest.raises(WeightsError, match=r"unknown llm.model 'gpt-17'; choose one of qwen2.5-coder-0.5b"):
         model_path(wrong)
-    with pytest.raises(LlmUnavailableError, match=r"LLM backend 'llamacpp' is unavailable: unknown llm.model"):
+    with pytest.raises(LlmUnavailableError, match=r"LLM backend 'llama-server' is unavailable: unknown llm.model"):
         build_chat_model(wrong)
 
 

@@ -40,7 +40,7 @@ def test_a_promoted_prompt_is_served_after_reload(
 
     with TestClient(create_app(settings, load_classic=False)) as client:
         before = client.post("/ask", json={"question": OUT_OF_SCOPE}).json()
-        assert before["prompt"] == {"name": "rag_answer", "version": "1"}  # no alias yet: the file (version 1)
+        assert before["prompt"] == {"name": "rag_answer", "version": "2"}  # no alias yet: the file (version 2)
 
         promote(settings, "rag_answer", 2, "production")
         assert client.post("/admin/reload/rag").status_code == 401

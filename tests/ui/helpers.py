@@ -79,7 +79,7 @@ def make_settings(data_dir: Path, llm_cache: Path) -> Settings:
     return s
 
 
-CANDIDATE_EDIT = ("in two to four short sentences", "in at most three short sentences")
+CANDIDATE_EDIT = ("in one or two short sentences", "in at most three short sentences")
 
 
 def register_prompt_versions(settings: Settings, folder: Path) -> None:
