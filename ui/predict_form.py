@@ -53,9 +53,10 @@ def _field(name: str, prop: dict[str, Any]) -> dict[str, Any]:
     field: dict[str, Any] = {"name": name, "nullable": "null" in types, "min": None, "max": None, "categories": None}
     if types & {"number", "integer"}:
         field["type"] = "number"
-        field["min"] = next((o["minimum"] for o in options if "minimum" in o), None)
-        field["max"] = next((o["maximum"] for o in options if "maximum" in o), None)
-        if (found := _RANGE.search(description)) and field["min"] is None:
+        # the schema's minimum / maximum are the limits /predict enforces; the training range is in the description
+        field["limit_min"] = next((o["minimum"] for o in options if "minimum" in o), None)
+        field["limit_max"] = next((o["maximum"] for o in options if "maximum" in o), None)
+        if found := _RANGE.search(description):
             field["min"], field["max"] = float(found.group(1)), float(found.group(2))
     else:
         field["type"] = "category"

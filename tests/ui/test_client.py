@@ -105,6 +105,8 @@ def test_openapi_fallback_reads_the_same_fields_as_predict_schema(live_api) -> N
         if theirs["min"] is not None:
             assert ours["min"] == pytest.approx(theirs["min"], rel=1e-3)
             assert ours["max"] == pytest.approx(theirs["max"], rel=1e-3)
+            assert ours["limit_min"] == pytest.approx(theirs["limit_min"], rel=1e-3)
+            assert ours["limit_max"] == pytest.approx(theirs["limit_max"], rel=1e-3)
     assert max_batch_from_openapi(openapi) == live_api.settings.classic.max_batch
 
 

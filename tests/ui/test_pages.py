@@ -86,7 +86,9 @@ def test_chat_streams_an_answer_with_sources(answered: AppTest) -> None:
     expander = assistant.expander[0]
     assert expander.label == f"Sources ({len(answer['sources'])})"
     first = answer["sources"][0]
-    assert expander.markdown[0].value.startswith(f"**[1] {first['source']}** · {first['heading']}")
+    assert expander.markdown[0].value.startswith(
+        f"**[1] {first['title']}** · {first['heading']}"
+    )  # the title, not the file
 
 
 def test_chat_thumbs_are_sent_to_feedback(answered: AppTest, live_api: LiveApi) -> None:
