@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from classic_ml.drift_report import latest_report_uri, log_drift_report
 from classic_ml.prediction_log import prediction_table, read_predictions
 from classic_ml.preprocess import feature_frame
 from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
@@ -434,13 +435,16 @@ def classic_drift(
         "report_uri": None,
     }
     if current is not None and log_report:
-        from classic_ml.drift_report import latest_report_uri, log_drift_report
+        last = windows[-1]
+
+        def snapshot() -> Any:
+            return run_drift(reference, current_frame(last.rows, reference), threshold, issue_share)[1]
 
         try:
-            if windows[-1].full or log_partial:
-                summary["report_uri"] = log_drift_report(settings, reference, windows[-1], summary)
+            if last.full or log_partial:
+                summary["report_uri"] = log_drift_report(settings, reference.key, summary, snapshot)
             else:
-                summary["report_uri"] = latest_report_uri(settings, reference)
+                summary["report_uri"] = latest_report_uri(settings, reference.key)
         except Exception as exc:  # noqa: BLE001 - the summary is still worth serving without its report
             log.warning("drift report not logged to MLflow (%s): %s", settings.mlflow.tracking_uri, exc)
     return summary

@@ -114,23 +114,15 @@ def _iso(value: Any) -> str | None:
 
 def thumbs_down_traces(settings: Settings, since: datetime | None = None) -> pd.DataFrame:
     """Traces rated down in MLflow (``feedback.user_feedback = false``) as ask-log rows (the columns curation uses)."""
-    import mlflow
-
-    from genaiops.tracking import configure_mlflow, mlflow_client
+    from genaiops.tracking import mlflow_store
     from rag.tracing import FEEDBACK_NAME
 
     columns = ["request_id", "ts", "question", "top_score", "sources", "mode", "grounded", "rating", "comment"]
-    configure_mlflow(settings)
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
-    if experiment is None:
+    store = mlflow_store(settings)
+    experiment_id = store.find_experiment(settings.mlflow.rag_traces_experiment)
+    if experiment_id is None:
         return pd.DataFrame(columns=columns)
-    found = mlflow.search_traces(
-        locations=[experiment.experiment_id],
-        filter_string=f"feedback.{FEEDBACK_NAME} = 'false'",
-        max_results=MAX_TRACES,
-        order_by=["timestamp_ms DESC"],
-        return_type="list",
-    )
+    found = store.search_traces(experiment_id, f"feedback.{FEEDBACK_NAME} = 'false'", limit=MAX_TRACES)
     rows = [_trace_row(trace, FEEDBACK_NAME) for trace in found]
     frame = pd.DataFrame(rows, columns=columns)
     if not frame.empty:

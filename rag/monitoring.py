@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from genaiops.db import make_engine
 from genaiops.settings import Settings
+from genaiops.tracking import mlflow_store
 from rag.ask_log import count_asks, read_asks
 
 log = logging.getLogger(__name__)
@@ -161,20 +162,24 @@ def regression_checks(ref_asks: pd.DataFrame, cur_asks: pd.DataFrame, settings: 
 
 
 def eval_history(settings: Settings, limit: int = 10) -> list[dict[str, Any]]:
-    """The last offline evaluations (oldest first, for a trend); empty when MLflow cannot be read."""
-    from genaiops.tracking import store_missing
+    """The last offline evaluations (oldest first, for a trend); empty when MLflow cannot be read.
 
-    if store_missing(settings):
+    Read straight from the eval experiment (``eval`` logs those runs, tagged ``prompt``), so the online
+    monitor does not depend on the evaluation package.
+    """
+    store = mlflow_store(settings)
+    if store.missing():
         return []  # no store yet: nothing evaluated (and no reason to create an empty MLflow database)
     try:
-        from eval.tracking import eval_runs
-
-        runs = eval_runs(settings, limit=limit)
+        runs = store.runs(settings.mlflow.rag_eval_experiment, limit=limit)
     except Exception as exc:  # noqa: BLE001 - the online monitor must answer without the tracking store
         log.warning("eval history unavailable: %s", exc)
         return []
-    keep = ("run_id", "start_time", "prompt", "metrics")
-    return [{k: run.get(k) for k in keep} for run in reversed(runs)]
+    return [
+        {"run_id": r.info.run_id, "start_time": r.info.start_time, "prompt": r.data.tags.get("prompt", ""),
+         "metrics": dict(r.data.metrics)}
+        for r in reversed(runs)
+    ]  # fmt: skip
 
 
 def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ each step: that runs MLflow's tracer set-up (and, with async logging off, the ex
 inside the request, and generation happens in another thread than retrieval.
 
 User feedback (``POST /feedback``) goes through the same queue and thread: ``feedback`` queues it, and
-the exporter attaches it to the request's trace as an MLflow assessment (``mlflow.log_feedback``, name
+the exporter attaches it to the request's trace as an MLflow assessment (a ``Feedback``, name
 ``user_feedback``, value True for thumbs up, the comment as rationale). The trace is found by the
 request id: remembered when this process exported it, else searched by its ``request_id`` tag (another
 replica, a restart). A request that was not traced (sampled out, dropped) gets no assessment.
@@ -19,6 +19,9 @@ Failure is never the user's problem: a full queue drops the record with a (rate-
 a tracking server that does not answer a short probe is not asked again for ``retry_after_s``
 and its records are dropped, counted, and warned about; a process whose MLflow points at another
 store (tests, notebooks) gets no trace rather than having its tracking URI switched under it.
+
+Every MLflow call goes through the store's adapter (``genaiops.tracking.MlflowStore``); MLflow's trace
+exporter reads only the process-wide URI, so the tracer binds it once, when it is built.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from genaiops.settings import Settings
+from genaiops.tracking import MlflowStore, mlflow_store
 from rag.types import Answer, ChatMessage
 
 log = logging.getLogger(__name__)
@@ -131,11 +135,12 @@ class MlflowTracer:
         queue_size: int | None = None,
         retry_after_s: float = 30.0,
         rng: Callable[[], float] = random.random,
+        store: MlflowStore | None = None,
     ) -> None:
-        from genaiops.tracking import configure_mlflow
-
         self.settings = settings
-        self.uri = configure_mlflow(settings)  # at build time, on the caller's thread, like every other side
+        self.store = store or mlflow_store(settings)
+        self.store.bind_process()  # the trace exporter reads only MLflow's process-wide URI
+        self.uri = self.store.uri
         self.sample_rate = settings.mlflow.trace_sample_rate if sample_rate is None else sample_rate
         self.retry_after_s = retry_after_s
         self._rng = rng
@@ -254,9 +259,7 @@ class MlflowTracer:
                 self._queue.task_done()
 
     def _handle(self, item: TraceRecord | FeedbackRecord) -> None:
-        import mlflow
-
-        if mlflow.get_tracking_uri() != self.uri:
+        if not self.store.is_bound():
             self._count("dropped_other_store")
             self._warn("store", f"trace dropped: MLflow in this process now points at another store than {self.uri}")
             return
@@ -265,11 +268,10 @@ class MlflowTracer:
             self._count("dropped_unreachable")
             return
         if isinstance(item, FeedbackRecord):
-            self._count(
-                "feedback_logged" if attach_feedback(item, experiment_id, self._trace_id) else "feedback_no_trace"
-            )
+            attached = attach_feedback(self.store, item, experiment_id, self._trace_id)
+            self._count("feedback_logged" if attached else "feedback_no_trace")
             return
-        trace_id = export_trace(item, experiment_id)
+        trace_id = export_trace(self.store, item, experiment_id)
         self._trace_ids[item.answer.request_id] = trace_id
         while len(self._trace_ids) > REMEMBERED_TRACES:
             self._trace_ids.popitem(last=False)
@@ -282,25 +284,22 @@ class MlflowTracer:
 
             mlflow.flush_trace_async_logging()  # MLflow writes traces on its own thread: the trace must exist first
             return self._trace_ids[request_id]
-        return find_trace_id(request_id, experiment_id)
+        return find_trace_id(self.store, request_id, experiment_id)
 
     def _experiment(self) -> str | None:
         """The traces experiment id; None while the store is unreachable (probed at most every retry_after_s)."""
-        from genaiops.tracking import ensure_experiment, tracking_reachable
-
         now = time.monotonic()
-        server = self.uri.startswith(("http://", "https://"))
-        if self._experiment_id is not None and (not server or now < self._probe_after):
+        if self._experiment_id is not None and (not self.store.is_server or now < self._probe_after):
             return self._experiment_id
         if now < self._probe_after:
             return None
         self._probe_after = now + self.retry_after_s
-        if not tracking_reachable(self.settings, timeout_s=1.0):
+        if not self.store.reachable(timeout_s=1.0):
             self._warn("down", f"tracking server {self.uri} unreachable: traces dropped for {self.retry_after_s:.0f} s")
             self._experiment_id = None
             return None
         if self._experiment_id is None:
-            self._experiment_id = ensure_experiment(self.settings, self.settings.mlflow.rag_traces_experiment)
+            self._experiment_id = self.store.experiment_id(self.settings.mlflow.rag_traces_experiment)
         return self._experiment_id
 
 
@@ -308,13 +307,12 @@ def _ns(ms: float) -> int:
     return int(ms * 1_000_000)
 
 
-def export_trace(item: TraceRecord, experiment_id: str) -> str:
+def export_trace(store: MlflowStore, item: TraceRecord, experiment_id: str) -> str:
     """One MLflow trace for one answer; span boundaries come from the service's measured timings.
 
     retrieve starts with the request; grounding_check ends with it and generate ends where the
     check starts. The gap between retrieve and generate is prompt building.
     """
-    from mlflow import MlflowClient
     from mlflow.entities import SpanType
 
     a, timings = item.answer, item.answer.timings_ms
@@ -332,7 +330,7 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
     }
     if item.error:
         attributes["error"] = item.error
-    client = MlflowClient()
+    client = store.client
     root = client.start_trace(
         "rag.ask",
         span_type=SpanType.CHAIN,
@@ -405,39 +403,31 @@ def _set_session(trace_id: str, session: str) -> None:
             trace.info.trace_metadata[TraceMetadataKey.TRACE_SESSION] = session
 
 
-def find_trace_id(request_id: str, experiment_id: str) -> str | None:
+def find_trace_id(store: MlflowStore, request_id: str, experiment_id: str) -> str | None:
     """The newest trace tagged with ``request_id`` in the traces experiment, or None."""
-    import mlflow
-
     if not _SEARCHABLE_ID.match(request_id):
         return None
-    found = mlflow.search_traces(
-        locations=[experiment_id],
-        filter_string=f"tags.request_id = '{request_id}'",
-        max_results=1,
-        order_by=["timestamp_ms DESC"],
-        return_type="list",
-        include_spans=False,
-    )
+    found = store.search_traces(experiment_id, f"tags.request_id = '{request_id}'", limit=1, include_spans=False)
     return found[0].info.trace_id if found else None
 
 
-def attach_feedback(item: FeedbackRecord, experiment_id: str, trace_id_of: Callable[[str, str], str | None]) -> bool:
+def attach_feedback(
+    store: MlflowStore, item: FeedbackRecord, experiment_id: str, trace_id_of: Callable[[str, str], str | None]
+) -> bool:
     """Log the rating as an assessment of the request's trace; False when the request has no trace."""
-    import mlflow
-    from mlflow.entities import AssessmentSource, AssessmentSourceType
+    from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
 
     trace_id = trace_id_of(item.request_id, experiment_id)
     if trace_id is None:
         return False
-    mlflow.log_feedback(
-        trace_id=trace_id,
+    feedback = Feedback(
         name=FEEDBACK_NAME,
         value=item.rating == "up",
         source=AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="genaiops-api"),
         rationale=item.comment or None,
         metadata={"request_id": item.request_id, "rating": item.rating},
     )
+    store.tracing_client().log_assessment(trace_id, feedback)
     return True
 
 

@@ -14,6 +14,7 @@ from genaiops.settings import Settings
 from prompts.loader import TEMPLATES_DIR, load_prompt_file
 from prompts.registry import promote, push
 from tests.eval.helpers import log_tagged_eval_runs
+from tests.prompts.conftest import EDIT
 from tests.rag.helpers import closed_port_url
 
 
@@ -29,7 +30,7 @@ def two_versions(settings: Settings, tmp_path: Path) -> None:
     shutil.copytree(TEMPLATES_DIR, folder)
     push(settings, folder)
     path = folder / "rag_answer.yaml"
-    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace(*EDIT))
     push(settings, folder)
     promote(settings, "rag_answer", 1, "production")
     promote(settings, "rag_answer", 2, "candidate")
@@ -60,12 +61,8 @@ def test_versions_aliases_and_diff_from_the_registry(client: TestClient, setting
     assert (body["name"], body["v1"], body["v2"]) == ("rag_answer", "1", "2")
     lines = body["diff"].splitlines()
     assert lines[:2] == ["--- rag_answer@1", "+++ rag_answer@2"]
-    assert [line for line in lines if line.startswith(("-", "+")) and line[1:2] not in "-+"] == [
-        "-1. Answer directly in one or two short sentences. Name the tools, steps, values or reasons the passages "
-        "give; never just restate the question.",
-        "+1. Answer directly in three short sentences. Name the tools, steps, values or reasons the passages give; "
-        "never just restate the question.",
-    ]
+    removed, added = [line for line in lines if line.startswith(("-", "+")) and line[1:2] not in "-+"]
+    assert removed.startswith("-") and EDIT[0] in removed and added == "+" + removed[1:].replace(*EDIT)
 
 
 def test_diff_errors_name_what_is_wrong(client: TestClient, settings: Settings, tmp_path: Path) -> None:

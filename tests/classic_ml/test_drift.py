@@ -33,8 +33,9 @@ from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
 from classic_ml.retrain import RetrainError, read_labels, retrain
 from classic_ml.serving import ClassicService, build_classic_service
 from genaiops.settings import Settings
-from genaiops.tracking import mlflow_client
-from tests.classic_ml.helpers import RECORD, dummy_config, make_settings, sharing_registry, trained_penguins
+from genaiops.tracking import mlflow_store
+from tests.classic_ml.helpers import RECORD, dummy_config, sharing_registry, trained_penguins
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
@@ -137,7 +138,7 @@ def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: P
     assert first["report_uri"] == again["report_uri"] and first["report_uri"].startswith("runs:/")
 
     run_id = first["report_uri"].split("/")[1]
-    run = mlflow_client(settings).get_run(run_id)
+    run = mlflow_store(settings).client.get_run(run_id)
     assert run.data.tags["monitor"] == "classic-drift" and run.data.metrics["drift_detected"] == 1.0
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=first["report_uri"], dst_path=str(tmp_path), tracking_uri=settings.mlflow.tracking_uri
@@ -145,7 +146,7 @@ def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: P
     html = Path(local).read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<html") or "<!doctype html" in html.lower()[:200]
     assert "bill_length_mm" in html
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.monitoring_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.monitoring_experiment)
     assert experiment is not None
 
 
@@ -238,7 +239,7 @@ def test_retrain_only_on_drift_and_never_promotes_blindly(tmp_path_factory: pyte
     registration = outcome.training.registration
     assert registration.version != first.version
     assert registration.decision.promoted is False and registration.decision.champion_version == first.version
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     assert str(client.get_model_version_by_alias("classic-model", "champion").version) == first.version
     assert str(client.get_model_version_by_alias("classic-model", "challenger").version) == registration.version
     assert "kept as challenger" in outcome.reason

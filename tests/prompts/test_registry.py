@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from genaiops.settings import Settings
+from prompts.catalog import version_diff
 from prompts.loader import PromptTemplate
-from prompts.registry import diff, from_mlflow_text, list_prompts, load_registered, promote, push, to_mlflow_text
+from prompts.registry import from_mlflow_text, list_prompts, load_registered, promote, push, to_mlflow_text
+from tests.prompts.conftest import EDIT
 
 
 def test_slot_syntax_round_trips() -> None:
@@ -22,10 +24,10 @@ def test_push_is_idempotent_and_versions_changes(settings: Settings, templates: 
     assert [(r.status, r.version) for r in again] == [("unchanged", 1)]
 
     path = templates / "rag_answer.yaml"
-    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace(*EDIT))
     changed = push(settings, templates)
     assert [(r.status, r.version) for r in changed] == [("registered", 2)]
-    assert "three short sentences" in diff(settings, "rag_answer", 1, 2)
+    assert EDIT[1] in version_diff(settings, "rag_answer", 1, 2)
     versions = list_prompts(settings)[0]["versions"]
     assert [v["version"] for v in versions] == ["2", "1"]
 

@@ -13,15 +13,9 @@ from rag.embeddings import build_embedder
 from rag.ingest import ingest
 from rag.retrieval import HybridRetriever, build_retriever
 from rag.types import ChatModel, Embedder
+from tests.settings import make_settings
 
 COURSE_DIR = REPO_ROOT / "data" / "course"
-
-
-def make_settings(data_dir: Path) -> Settings:
-    """Test settings with all state under ``data_dir`` (same shape as the ``settings`` fixture)."""
-    s = Settings(_env_file=None, env="test", data_dir=data_dir)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
 
 
 @pytest.fixture(scope="session")

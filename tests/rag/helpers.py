@@ -11,6 +11,7 @@ import pytest
 
 from genaiops.settings import REPO_ROOT, Settings
 from rag.types import Chunk, ScoredChunk
+from tests.settings import make_settings
 
 MAX_TOKENS = 40  # a sentence or two with a citation; short enough for 2 shared cores
 TOP_K = 2  # prompt evaluation dominates an answer's time on CPU: few passages
@@ -49,10 +50,7 @@ def answer_settings(data_dir: Path, llm_cache: Path, **overrides: Any) -> Settin
     """Test settings with all state under ``data_dir``, the shared GGUF cache, the test model and short answers."""
     llm = {"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS, "model": TEST_MODEL, **overrides.pop("llm", {})}
     rag = {"top_k": TOP_K, **overrides.pop("rag", {})}
-    overrides.setdefault("mlflow", {"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"})
-    s = Settings(_env_file=None, env="test", data_dir=data_dir, llm=llm, rag=rag, **overrides)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
+    return make_settings(data_dir, llm=llm, rag=rag, **overrides)
 
 
 def passage(text: str, heading: str = "", source: str = "cours.md", index: int = 0, score: float = 0.6) -> ScoredChunk:

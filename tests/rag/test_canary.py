@@ -167,17 +167,15 @@ def test_monitoring_api_and_cli_show_the_split_and_the_verdict(settings: Setting
 
 def _passing_eval_run(settings: Settings, version: int) -> str:
     """A rag-eval run of ``rag_answer@version`` scoring exactly the committed baseline: the offline gate passes."""
-    import mlflow
-
     from eval.release import prompt_digest
-    from genaiops.tracking import configure_mlflow, ensure_experiment, mlflow_client
-    from prompts.registry import from_registered
+    from genaiops.tracking import mlflow_store
+    from prompts.registry import load_version
 
-    configure_mlflow(settings)
-    registered = from_registered(mlflow.genai.load_prompt("rag_answer", version=version), "rag_answer")
+    registered = load_version(settings, "rag_answer", version)
     baseline = json.loads(settings.eval.baseline_path.read_text(encoding="utf-8"))["metrics"]
-    client = mlflow_client(settings)
-    run = client.create_run(ensure_experiment(settings, settings.mlflow.rag_eval_experiment))
+    store = mlflow_store(settings)
+    client = store.client
+    run = client.create_run(store.experiment_id(settings.mlflow.rag_eval_experiment))
     params = {"prompt_name": "rag_answer", "prompt_version": str(version), "prompt_source": "registry",
               "prompt_digest": prompt_digest(registered)}  # fmt: skip
     for key, value in params.items():

@@ -65,7 +65,7 @@ def test_feedback_finds_a_trace_another_process_exported_and_skips_an_untraced_r
 def test_feedback_is_searchable_in_mlflow(settings: Settings) -> None:
     import mlflow
 
-    from genaiops.tracking import mlflow_client
+    from genaiops.tracking import mlflow_store
 
     tracer = MlflowTracer(settings)
     for rid, rating in (("a", "down"), ("b", "up"), ("c", None)):
@@ -74,7 +74,7 @@ def test_feedback_is_searchable_in_mlflow(settings: Settings) -> None:
             tracer.feedback(rid, rating)
     assert tracer.flush(timeout_s=60)
     tracer.close()
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.rag_traces_experiment)
     down = mlflow.search_traces(
         locations=[experiment.experiment_id], filter_string=f"feedback.{FEEDBACK_NAME} = 'false'", return_type="list"
     )

@@ -36,9 +36,9 @@ def make_answer(request_id: str = "r1") -> Answer:
 def traces(settings: Settings) -> list[Any]:
     import mlflow
 
-    from genaiops.tracking import mlflow_client
+    from genaiops.tracking import mlflow_store
 
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.rag_traces_experiment)
     if experiment is None:
         return []
     return mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from genaiops.settings import Settings
-from tests.ui.helpers import LiveApi, ServerThread, free_port, make_settings, sides_available
+from tests.ui.helpers import LiveApi, ServerThread, free_port, sides_available, ui_settings
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     from classic_ml.pipeline import run_training
     from rag.ingest import ingest
 
-    settings = make_settings(tmp_path_factory.mktemp("ui") / "var", tmp_path_factory.mktemp("llm"))
+    settings = ui_settings(tmp_path_factory.mktemp("ui") / "var", tmp_path_factory.mktemp("llm"))
     report = ingest(settings, progress=False)
     assert report.files_indexed > 0, report
     result = run_training(settings)
@@ -51,7 +51,7 @@ def bare_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     """The real app with no side loaded: every RAG/classic route answers 503 with the reason."""
     from app.main import create_app
 
-    settings = make_settings(tmp_path_factory.mktemp("bare") / "var", tmp_path_factory.mktemp("bare_llm"))
+    settings = ui_settings(tmp_path_factory.mktemp("bare") / "var", tmp_path_factory.mktemp("bare_llm"))
     app = create_app(settings, load_rag=False, load_classic=False)
     port = free_port()
     server = ServerThread(app, port)

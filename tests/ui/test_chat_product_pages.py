@@ -15,7 +15,7 @@ from rag.embeddings import build_embedder
 from rag.ingest import ingest
 from rag.retrieval import build_retriever
 from tests.app.product import ADMIN_KEY, create_key, fake_service, product_settings, served
-from tests.rag.conftest import make_settings
+from tests.settings import make_settings
 from tests.ui.helpers import PAGES
 from ui.chat import conversation_label, messages_from_turns
 
