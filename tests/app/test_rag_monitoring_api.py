@@ -70,7 +70,7 @@ def summary(client: TestClient) -> dict[str, Any]:
 
 def monitor_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``genaiops monitor rag`` in this process, on the same data dir and thresholds as the API."""
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", str(settings.mlflow.tracking_uri))

@@ -250,7 +250,7 @@ def run_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str):  #
     """``genaiops ARGS`` in this process, with the environment that rebuilds ``settings``."""
     from typer.testing import CliRunner
 
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))

@@ -77,7 +77,7 @@ def test_the_challenger_scores_the_same_traffic_and_its_agreement_is_reported(
 
 
 def test_monitor_classic_prints_the_shadow(registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     settings = served_settings(registry, tmp_path / "var")
     with TestClient(create_app(settings, load_rag=False)) as client:
@@ -161,7 +161,7 @@ def _passing_eval_run(settings: Settings) -> str:
 def test_release_promote_with_classic_can_require_agreement_or_a_labelled_accuracy_gain(
     registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     settings = served_settings(registry, tmp_path / "var", classic={"shadow_min_rows": 20})
     sample = reference_sample(seed=8, rows=40)

@@ -55,7 +55,7 @@ def test_thumbs_down_and_low_grounding_become_candidates_once(settings: Settings
 
 
 def test_cli_reports_what_it_added(settings: Settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from genaiops.cli import app
+    from app.cli import app
 
     log = build_ask_log(settings)
     answer = make_answer("extractive")

@@ -65,7 +65,7 @@ PIRATE = (
 
 
 def cli(*args: str) -> Any:
-    from genaiops.cli import app
+    from app.cli import app
 
     return CliRunner().invoke(app, list(args))
 

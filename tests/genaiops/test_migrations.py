@@ -141,7 +141,7 @@ def test_downgrade_to_the_baseline_keeps_the_logs(tmp_path: Path) -> None:
 
 
 def test_db_and_keys_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("GENAIOPS_DATABASE_URL", raising=False)
@@ -179,7 +179,7 @@ def test_db_and_keys_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_db_upgrade_on_an_unreachable_database_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("GENAIOPS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
@@ -188,7 +188,7 @@ def test_db_upgrade_on_an_unreachable_database_is_one_line(tmp_path: Path, monke
 
 
 def test_keys_create_exist_ok_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("GENAIOPS_DATABASE_URL", raising=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from genaiops.settings import Settings
 from prompts.catalog import version_diff
 from prompts.loader import PromptTemplate
@@ -63,3 +65,26 @@ def test_registry_down_falls_back(settings: Settings) -> None:
     down = settings.model_copy(deep=True)
     down.mlflow.tracking_uri = "http://127.0.0.1:9"  # nothing listens on the discard port
     assert load_registered(down, "rag_answer") is None
+
+
+def test_the_cli_diff_is_the_api_diff_and_errors_are_one_line(
+    settings: Settings, templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`genaiops prompts diff` prints exactly what GET /prompts/{name}/diff (and the UI) shows."""
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    push(settings, templates)
+    path = templates / "rag_answer.yaml"
+    path.write_text(path.read_text().replace(*EDIT))
+    push(settings, templates)
+    monkeypatch.chdir(templates)  # no developer .env
+    monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", str(settings.mlflow.tracking_uri))
+    shown = CliRunner().invoke(app, ["prompts", "diff", "rag_answer", "1", "2"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == version_diff(settings, "rag_answer", 1, 2) + "\n"
+    missing = CliRunner().invoke(app, ["prompts", "diff", "rag_answer", "1", "9"])
+    assert missing.exit_code == 2 and missing.stderr == "error: rag_answer has no version 9 (versions: 2, 1)\n"
+    assert "Traceback" not in missing.output

@@ -148,7 +148,7 @@ def test_thumbs_down_alone_make_a_candidate_worse(settings: Settings) -> None:
 
 
 def test_monitoring_api_and_cli_show_the_split_and_the_verdict(settings: Settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)
@@ -198,7 +198,7 @@ def _production_version(settings: Settings) -> str:
 def test_release_promote_never_ships_a_candidate_worse_on_live_traffic(
     settings: Settings, tmp_path: Path, monkeypatch: Any, candidate_refusals: int, promoted: bool
 ) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)
@@ -218,7 +218,7 @@ def test_release_promote_never_ships_a_candidate_worse_on_live_traffic(
 
 
 def test_release_promote_can_require_live_traffic(settings: Settings, tmp_path: Path, monkeypatch: Any) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)

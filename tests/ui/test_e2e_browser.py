@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import screenshots
 from genaiops.settings import REPO_ROOT, Settings
 from tests.conftest import in_ci
 from tests.ui.helpers import evaluate_prompt_versions, free_port, register_prompt_versions
-from ui import screenshots
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
@@ -68,7 +68,7 @@ class Up:
 
     def __init__(self, settings: Settings, cwd: Path) -> None:
         self.api_port, self.ui_port = free_port(), free_port()
-        command = [sys.executable, "-m", "genaiops.cli", "up", "--api-port", str(self.api_port)]
+        command = [sys.executable, "-m", "app.cli", "up", "--api-port", str(self.api_port)]
         command += ["--ui-port", str(self.ui_port)]
         self.process = subprocess.Popen(
             command, env=up_env(settings), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
