@@ -30,6 +30,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from genaiops.db import make_engine
+from genaiops.logs import LogWindow, log_windows
 from genaiops.settings import Settings
 from genaiops.tracking import mlflow_store
 from rag.ask_log import count_asks, read_asks
@@ -40,25 +41,16 @@ MIN_SAMPLE = 5  # fewer values than this on either side: the statistical check i
 MIN_EMBEDDINGS = 10
 
 
-def min_asks(window: int) -> int:
-    return max(10, window // 2)
+def load_windows(engine: Engine, table: str, window: int, max_windows: int) -> list[LogWindow]:
+    """Window 0 (the reference) and the latest windows of asks, oldest first."""
 
+    def latest(n: int) -> pd.DataFrame:
+        return read_asks(engine, table_name=table, limit=n)
 
-def load_windows(engine: Engine, table: str, window: int, max_windows: int) -> list[tuple[int, pd.DataFrame]]:
-    """(index, asks) of window 0 (the reference) and the latest windows, oldest first."""
-    total = count_asks(engine, table)
-    full, rest = divmod(total, window)
-    last = full + (1 if rest >= min_asks(window) else 0)
-    if last == 0:
-        return []
-    first_recent = max(1, last - (max_windows - 1))
-    out = [(0, read_asks(engine, table_name=table, head=window))]
-    if last > 1:
-        recent = read_asks(engine, table_name=table, limit=total - first_recent * window)
-        for index in range(first_recent, last):
-            start = (index - first_recent) * window
-            out.append((index, recent.iloc[start : start + window].reset_index(drop=True)))
-    return out
+    def first(n: int) -> pd.DataFrame:
+        return read_asks(engine, table_name=table, head=n)
+
+    return log_windows(count_asks(engine, table), window, max_windows, latest, read_first=first)
 
 
 def _rate(mask: pd.Series) -> float | None:
@@ -196,8 +188,8 @@ def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine
     finally:
         if owned:
             engine.dispose()
-    windows = [window_stats(index, asks, settings.monitoring.rag_min_feedback) for index, asks in loaded]
-    checks = regression_checks(loaded[0][1], loaded[-1][1], settings) if len(loaded) >= 2 else []
+    windows = [window_stats(w.index, w.rows, settings.monitoring.rag_min_feedback) for w in loaded]
+    checks = regression_checks(loaded[0].rows, loaded[-1].rows, settings) if len(loaded) >= 2 else []
     status = "no_data" if len(loaded) < 2 else ("regression" if any(c["regressed"] for c in checks) else "ok")
     return {
         "status": status,

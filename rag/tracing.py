@@ -1,7 +1,8 @@
 """Traces of each answer in MLflow (experiment ``mlflow.rag_traces_experiment``), off the request path.
 
-The request thread only draws the sample and puts a small record on a bounded queue: a few
-microseconds, whatever state MLflow is in. A daemon thread turns each record into an MLflow 3
+The request thread only draws the sample and puts a small record on a bounded queue (the shared
+``genaiops.worker.QueueWorker``): a few microseconds, whatever state MLflow is in. Its thread turns each
+record into an MLflow 3
 trace with the imperative client API (``MlflowClient.start_trace`` / ``start_span``): a root span
 ``rag.ask`` and child spans ``retrieve``, ``generate`` and ``grounding_check``, their timestamps
 rebuilt from the timings the service measured, with prompt name + version, model and top-k.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import queue
 import random
 import re
 import threading
@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from genaiops.settings import Settings
 from genaiops.tracking import MlflowStore, mlflow_store
+from genaiops.worker import QueueWorker
 from rag.types import Answer, ChatMessage
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,8 @@ class MlflowTracer:
         self.sample_rate = settings.mlflow.trace_sample_rate if sample_rate is None else sample_rate
         self.retry_after_s = retry_after_s
         self._rng = rng
-        self._queue: queue.Queue[TraceRecord | FeedbackRecord] = queue.Queue(
-            maxsize=queue_size or settings.mlflow.trace_queue_size
+        self._worker: QueueWorker[TraceRecord | FeedbackRecord] = QueueWorker(
+            "rag-trace-export", self._export, queue_size=queue_size or settings.mlflow.trace_queue_size
         )
         self._trace_ids: OrderedDict[str, str] = OrderedDict()  # request id -> trace id, exported here
         self._lock = threading.Lock()
@@ -153,9 +154,6 @@ class MlflowTracer:
         self._warned_at: dict[str, float] = {}
         self._experiment_id: str | None = None
         self._probe_after = 0.0  # monotonic time before which the store is not probed again
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rag-trace-export", daemon=True)
-        self._thread.start()
 
     # -- request path ------------------------------------------------------------------------
     def record(
@@ -175,37 +173,37 @@ class MlflowTracer:
         done before, and the trace is marked ERROR with the reason.
         """
         try:
-            if self._stop.is_set() or self._rng() >= self.sample_rate:
+            if self._worker.closed or self._rng() >= self.sample_rate:
                 self._count("sampled_out")
                 return False
             item = TraceRecord(
                 answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns(), error, _SESSION.get()
             )
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._count("dropped_full")
-            self._warn("full", f"trace queue full ({self._queue.maxsize}): dropping traces until the export catches up")
-            return False
+            queued = self._worker.submit(item)
         except Exception:  # noqa: BLE001 - tracing must never cost a request its answer
             log.debug("could not queue a trace", exc_info=True)
+            return False
+        if not queued:
+            self._count("dropped_full")
+            size = self._worker.queue_size
+            self._warn("full", f"trace queue full ({size}): dropping traces until the export catches up")
             return False
         self._count("queued")
         return True
 
     def feedback(self, request_id: str, rating: str, comment: str | None = None) -> bool:
         """Queue a rating for the trace of ``request_id``; False when it was dropped (never blocks, never raises)."""
-        try:
-            if self._stop.is_set():
-                return False
-            self._queue.put_nowait(FeedbackRecord(request_id, rating, comment))
-        except queue.Full:
-            self._count("dropped_full")
-            self._warn(
-                "full", f"trace queue full ({self._queue.maxsize}): dropping feedback until the export catches up"
-            )
+        if self._worker.closed:
             return False
+        try:
+            queued = self._worker.submit(FeedbackRecord(request_id, rating, comment))
         except Exception:  # noqa: BLE001 - feedback to MLflow must never cost the user their 200
             log.debug("could not queue feedback", exc_info=True)
+            return False
+        if not queued:
+            self._count("dropped_full")
+            size = self._worker.queue_size
+            self._warn("full", f"trace queue full ({size}): dropping feedback until the export catches up")
             return False
         self._count("feedback_queued")
         return True
@@ -213,10 +211,7 @@ class MlflowTracer:
     # -- housekeeping ------------------------------------------------------------------------
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued record is handled and MLflow has written it (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self._queue.unfinished_tasks:
+        if not self._worker.flush(timeout_s):
             return False
         if self.stats["exported"]:
             import mlflow
@@ -226,11 +221,7 @@ class MlflowTracer:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Export what is queued (bounded wait), then stop the thread. MLflow flushes its own queue at exit."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self._stop.set()
-        self._thread.join(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+        self._worker.close(timeout_s)
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -243,20 +234,14 @@ class MlflowTracer:
             log.warning(message)
 
     # -- export thread -----------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def _export(self, batch: list[TraceRecord | FeedbackRecord]) -> None:
+        for item in batch:
             try:
                 self._handle(item)
             except Exception:  # noqa: BLE001 - one bad trace must not stop the exporter
                 self._count("failed")
                 request_id = item.request_id if isinstance(item, FeedbackRecord) else item.answer.request_id
                 log.warning("could not export the trace / feedback of request %s", request_id, exc_info=True)
-            finally:
-                self._queue.task_done()
 
     def _handle(self, item: TraceRecord | FeedbackRecord) -> None:
         if not self.store.is_bound():

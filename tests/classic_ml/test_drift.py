@@ -25,13 +25,13 @@ from classic_ml.drift import (
     current_frame,
     drift_fields,
     load_reference,
-    min_rows,
     run_drift,
     time_windows,
 )
 from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
 from classic_ml.retrain import RetrainError, read_labels, retrain
 from classic_ml.serving import ClassicService, build_classic_service
+from genaiops.logs import min_window_rows
 from genaiops.settings import Settings
 from genaiops.tracking import mlflow_store
 from tests.classic_ml.helpers import RECORD, dummy_config, sharing_registry, trained_penguins
@@ -159,15 +159,18 @@ def test_windows_are_fixed_blocks_and_a_young_window_waits_for_enough_rows(tmp_p
         plog.append(log_rows("r", "m", "1", [RECORD] * n, [result] * n))
         assert plog.flush()
 
-    add(25)
-    assert count_windows(engine, "classic_predictions", 20, 12) == [] or min_rows(20) <= 25
+    add(25)  # one full window; the 5 rows after it are fewer than min_window_rows(20) = 10: not shown yet
+    assert min_window_rows(20) == 10
+    assert [(w.index, len(w.rows), w.full) for w in count_windows(engine, "classic_predictions", 20, 12)] == [
+        (0, 20, True)
+    ]
     add(35)  # 60 rows: three full windows of 20
     assert [(w.index, len(w.rows), w.full) for w in count_windows(engine, "classic_predictions", 20, 12)] == [
         (0, 20, True), (1, 20, True), (2, 20, True)
     ]  # fmt: skip
     add(5)  # a fourth window of 5 rows is too young to test
     assert len(count_windows(engine, "classic_predictions", 20, 12)) == 3
-    add(5)  # 10 rows = min_rows(20): shown, marked partial
+    add(5)  # 10 rows = min_window_rows(20): shown, marked partial
     windows = count_windows(engine, "classic_predictions", 20, 2)
     assert [(w.index, len(w.rows), w.full) for w in windows] == [(2, 20, True), (3, 10, False)]
     plog.close()
