@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from genaiops.settings import REPO_ROOT, Settings
+from rag.text import fold
 
 DEFAULT_CANDIDATES = REPO_ROOT / "eval" / "datasets" / "candidates.jsonl"
 SIMILAR = 92  # rapidfuzz ratio (0-100) above which two normalised questions are the same question
@@ -42,10 +42,8 @@ class CurateReport:
 
 
 def normalise(question: str) -> str:
-    """Case, accents, punctuation and spacing removed: what makes two questions 'the same'."""
-    text = unicodedata.normalize("NFKD", question.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+    """Case, accents, punctuation and spacing removed (``rag.text.fold``): what makes two questions 'the same'."""
+    return " ".join(re.sub(r"[^\w\s]", " ", fold(question)).split())
 
 
 def flagged_asks(asks: pd.DataFrame) -> pd.DataFrame:
