@@ -33,8 +33,8 @@ from tests.rag.helpers import (
     TOP_K,
     answer_settings,
     closed_port_url,
-    llm_cache_dir,
 )
+from tests.settings import llm_cache_dir
 
 EMPTY_INDEX = "index is empty: run genaiops ingest"
 SOURCE_KEYS = {"id", "source", "title", "heading", "score", "text"}

@@ -16,6 +16,7 @@ from prompts.registry import promote, push
 from tests.eval.helpers import log_tagged_eval_runs
 from tests.prompts.conftest import EDIT
 from tests.rag.helpers import closed_port_url
+from tests.settings import make_settings
 
 
 @pytest.fixture
@@ -88,8 +89,7 @@ def test_eval_runs_newest_first_with_the_prompt_they_scored(client: TestClient, 
 
 
 def test_a_tracking_server_that_is_down_is_a_503_for_runs_and_files_for_prompts(tmp_path: Path) -> None:
-    down = Settings(_env_file=None, env="test", data_dir=tmp_path / "var", mlflow={"tracking_uri": closed_port_url()})  # type: ignore[call-arg]
-    down.ensure_dirs()
+    down = make_settings(tmp_path / "var", mlflow={"tracking_uri": closed_port_url()})
     with TestClient(create_app(down, load_rag=False, load_classic=False)) as client:
         runs = client.get("/eval/runs")
         assert runs.status_code == 503 and "unreachable" in runs.json()["detail"]

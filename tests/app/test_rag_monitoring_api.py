@@ -26,7 +26,8 @@ from genaiops.settings import Settings
 from rag.ingest import ingest
 from tests.app.test_ask_api import sse
 from tests.app.test_metrics import samples
-from tests.rag.helpers import COURSE_DIR, GOLDEN_ROWS, answer_settings, llm_cache_dir
+from tests.rag.helpers import COURSE_DIR, GOLDEN_ROWS, answer_settings
+from tests.settings import llm_cache_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 WINDOW = 10

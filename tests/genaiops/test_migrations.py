@@ -19,14 +19,13 @@ from genaiops.settings import Settings
 from rag.ask_log import AskLog, ask_table, read_asks
 from tests.classic_ml.helpers import fresh_postgres_database, require_postgres
 from tests.rag.test_ask_log import make_answer
+from tests.settings import make_settings
 
 NEW_TABLES = {"conversations", "conversation_turns", "api_keys", "documents"}
 
 
 def settings_on(tmp_path: Path, url: str | None = None) -> Settings:
-    s = Settings(_env_file=None, env="test", data_dir=tmp_path / "var", database_url=url)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
+    return make_settings(tmp_path / "var", database_url=url)
 
 
 def old_schema(engine: sa.Engine) -> None:

@@ -7,8 +7,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from genaiops.settings import REPO_ROOT, Settings
 from rag.types import Chunk, ScoredChunk
 from tests.settings import make_settings
@@ -28,17 +26,6 @@ OUT_OF_SCOPE = "Donne-moi une recette de crêpes"
 ANSWER_KEYS = {
     "request_id", "answer", "mode", "grounded", "sources", "prompt", "model", "tokens", "retrieval_score", "timings_ms",
 }  # fmt: skip
-
-
-def llm_cache_dir(factory: pytest.TempPathFactory) -> Path:
-    """The one model cache of this test session: the 491 MB GGUF is assembled and hashed once.
-
-    A fixed folder under the session's base temp dir, so every test module (and a CLI subprocess)
-    that asks for it gets the same verified file.
-    """
-    path = factory.getbasetemp() / "llm-cache"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 # The model tier of the tests checks the runtime and guard contracts (streams, slots, refusals, citations)

@@ -25,8 +25,8 @@ from tests.rag.helpers import (
     TEST_MODEL,
     TOP_K,
     closed_port_url,
-    llm_cache_dir,
 )
+from tests.settings import llm_cache_dir
 
 
 def env_for(data_dir: Path, llm_cache: Path, **extra: str) -> dict[str, str]:

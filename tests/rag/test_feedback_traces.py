@@ -16,8 +16,9 @@ from rag.fake_llm import FakeChatModel
 from rag.retrieval import HybridRetriever
 from rag.service import build_rag_service
 from rag.tracing import FEEDBACK_NAME, MlflowTracer
-from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, llm_cache_dir
+from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings
 from tests.rag.test_tracing import make_answer, traces
+from tests.settings import llm_cache_dir
 
 
 def feedbacks(trace: Any) -> list[Any]:

@@ -17,7 +17,8 @@ from genaiops.settings import Settings
 from prompts.loader import TEMPLATES_DIR
 from prompts.registry import promote, push
 from rag.retrieval import HybridRetriever
-from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, llm_cache_dir
+from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings
+from tests.settings import llm_cache_dir
 
 KEY = "admin-key-for-reload"
 NEW_RULE = "Answer in one single short sentence."

@@ -14,7 +14,8 @@ from rag.retrieval import HybridRetriever
 from rag.service import RagService
 from rag.tracing import MlflowTracer
 from rag.types import Answer, ChatModel
-from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, llm_cache_dir, passage
+from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, passage
+from tests.settings import llm_cache_dir
 
 
 def make_answer(request_id: str = "r1") -> Answer:
