@@ -20,6 +20,16 @@ from genaiops.settings import REPO_ROOT, Settings  # noqa: E402
 from tests.settings import make_settings  # noqa: E402
 
 COURSE_DIR = REPO_ROOT / "data" / "course"
+# Fixtures that load the real model (tests/rag/conftest.py): a test using one is in the model tier, whatever
+# its own marks say, so `pytest -m "not llm"` never assembles, hashes or runs the GGUF.
+MODEL_FIXTURES = frozenset({"chat_model", "gguf_path"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.llm)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
