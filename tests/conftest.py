@@ -23,12 +23,16 @@ COURSE_DIR = REPO_ROOT / "data" / "course"
 # Fixtures that load the real model (tests/rag/conftest.py): a test using one is in the model tier, whatever
 # its own marks say, so `pytest -m "not llm"` never assembles, hashes or runs the GGUF.
 MODEL_FIXTURES = frozenset({"chat_model", "gguf_path"})
+# Fixtures that start live servers over a trained model and an ingested course (tests/ui/conftest.py): slow tier.
+LIVE_FIXTURES = frozenset({"prepared", "live_api", "bare_api"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if MODEL_FIXTURES & used:
             item.add_marker(pytest.mark.llm)
+        if (MODEL_FIXTURES | LIVE_FIXTURES) & used:
             item.add_marker(pytest.mark.slow)
 
 

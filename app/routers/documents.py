@@ -61,6 +61,7 @@ def _sent_name(file: UploadFile) -> str | None:
     status_code=201,
     response_model=UploadResponse,
     responses={
+        400: {"description": "The body is not a multipart form"},
         413: {"description": "Larger than api.max_upload_bytes"},
         415: {"description": "Not a .md, .txt or .pdf file"},
         422: {"description": "No file, a name with a path, empty, not UTF-8, a PDF without text"},

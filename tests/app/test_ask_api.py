@@ -40,6 +40,8 @@ from tests.rag.helpers import (
 )
 from tests.settings import llm_cache_dir
 
+pytestmark = pytest.mark.slow  # a trained model and an ingested course per module, Ollama timeouts
+
 EMPTY_INDEX = "index is empty: run genaiops ingest"
 SOURCE_KEYS = {"id", "source", "title", "heading", "score", "text"}
 

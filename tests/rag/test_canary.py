@@ -74,6 +74,7 @@ def test_the_candidate_is_loaded_only_with_a_share_and_the_alias(tmp_path: Path)
     assert build_selector(settings, "rag_answer").candidate is None
 
 
+@pytest.mark.slow  # a registry and many answers
 def test_the_service_answers_a_share_with_the_candidates_words(
     tmp_path: Path, course_index: tuple[Settings, HybridRetriever]
 ) -> None:

@@ -20,6 +20,8 @@ from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings
 from tests.rag.test_tracing import make_answer, traces
 from tests.settings import llm_cache_dir
 
+pytestmark = pytest.mark.slow  # real MLflow trace export and search
+
 
 def feedbacks(trace: Any) -> list[Any]:
     return [a for a in trace.info.assessments if a.name == FEEDBACK_NAME]

@@ -18,6 +18,8 @@ from rag.types import Answer
 from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, passage
 from tests.settings import llm_cache_dir
 
+pytestmark = pytest.mark.slow  # real MLflow trace export
+
 
 def make_answer(request_id: str = "r1") -> Answer:
     """A finished answer as the service returns it, with the timings it measured."""

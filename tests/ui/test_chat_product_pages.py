@@ -19,6 +19,8 @@ from tests.settings import make_settings
 from tests.ui.helpers import PAGES
 from ui.chat import conversation_label, messages_from_turns
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs against a live server
+
 CORPUS = {
     "drift.md": "# Drift\n\nLe drift des données se surveille en production avec des tests statistiques "
     "comme Kolmogorov-Smirnov. Evidently produit des rapports de drift.\n",

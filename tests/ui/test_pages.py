@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import MAX_BATCH, PAGES, LiveApi
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs against live servers
+
 QUESTION = "Qu'est-ce que le MLOps ?"
 RUN_TIMEOUT = 120  # a whole streamed answer (retrieval, fake model, grounding) on 2 shared cores
 
