@@ -119,5 +119,6 @@ def test_mlflow_down_never_fails_nor_slows_the_feedback(
         started = time.perf_counter()
         response = client.post("/feedback", json={"request_id": request_id, "rating": "down", "comment": "?"})
         elapsed = time.perf_counter() - started
-    assert response.status_code == 200 and elapsed < 1.0  # the hung server is the exporter's problem only
+    # the hung server is the exporter's problem only: waiting on it would cost its timeout (30 s), whatever the machine
+    assert response.status_code == 200 and elapsed < settings.mlflow.http_timeout_s / 3
     assert tracer.stats["feedback_queued"] == 1 and tracer.stats["feedback_logged"] == 0
