@@ -58,9 +58,6 @@ def _field(name: str, prop: dict[str, Any]) -> dict[str, Any]:
         field["limit_max"] = next((o["maximum"] for o in options if "maximum" in o), None)
         if found := _RANGE.search(description):
             field["min"], field["max"] = float(found.group(1)), float(found.group(2))
-        else:
-            field["min"] = next((o["minimum"] for o in options if "minimum" in o), None)
-            field["max"] = next((o["maximum"] for o in options if "maximum" in o), None)
     else:
         field["type"] = "category"
         enum = next((o["enum"] for o in options if "enum" in o), None)
