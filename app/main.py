@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from genaiops import __version__
 from genaiops.settings import Settings, get_settings
+from genaiops.tracking import mlflow_store
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.mlflow = mlflow_store(settings)  # the one MLflow adapter of this app (``MlflowDep``)
     from app.errors import install_error_handlers
     from app.metrics import install_metrics
     from app.routers import include_routers

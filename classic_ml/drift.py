@@ -26,15 +26,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from classic_ml.drift_report import latest_report_uri, log_drift_report
 from classic_ml.prediction_log import prediction_table, read_predictions
 from classic_ml.preprocess import feature_frame
 from classic_ml.registry import TRAIN_COMMAND, LoadedModel, load_for_serving
 from classic_ml.schema import DEFAULT_MARGIN, FeatureSchema, class_label, widened
 from classic_ml.tracking import reference_frame
 from genaiops.db import make_engine
+from genaiops.logs import LogWindow, count_rows, log_windows
 from genaiops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -312,37 +313,17 @@ def _distribution(predictions: pd.Series, schema: FeatureSchema) -> dict[str, fl
 # -- windows of the prediction log ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Window:
-    index: int
-    rows: pd.DataFrame  # prediction-log rows, oldest first
-    full: bool  # a full count window never changes again (its report can be cached)
-
-
-def min_rows(window: int) -> int:
-    """A trailing partial window is shown once it has this many rows (a test on fewer says little)."""
-    return max(10, window // 2)
+Window = LogWindow  # prediction-log rows of one window, oldest first (genaiops.logs)
 
 
 def count_windows(source: Engine, table_name: str, window: int, max_windows: int) -> list[Window]:
     """The last ``max_windows`` blocks of ``window`` rows, counted from the first row ever logged."""
-    table = prediction_table(table_name)
-    if not sa.inspect(source).has_table(table_name):
-        return []
-    with source.connect() as conn:
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-    full, rest = divmod(total, window)
-    last = full + (1 if rest >= min_rows(window) else 0)  # windows shown: [first, last)
-    first = max(0, last - max_windows)
-    if last == 0:
-        return []
-    frame = read_predictions(source, limit=total - first * window, table_name=table_name)
-    out = []
-    for index in range(first, last):
-        start = (index - first) * window
-        rows = frame.iloc[start : start + window]
-        out.append(Window(index, rows.reset_index(drop=True), len(rows) == window))
-    return out
+    total = count_rows(source, prediction_table(table_name))
+
+    def latest(n: int) -> pd.DataFrame:
+        return read_predictions(source, limit=n, table_name=table_name)
+
+    return log_windows(total, window, max_windows, latest)
 
 
 def time_windows(source: Engine, table_name: str, period: str, max_windows: int) -> list[Window]:
@@ -434,13 +415,16 @@ def classic_drift(
         "report_uri": None,
     }
     if current is not None and log_report:
-        from classic_ml.drift_report import latest_report_uri, log_drift_report
+        last = windows[-1]
+
+        def snapshot() -> Any:
+            return run_drift(reference, current_frame(last.rows, reference), threshold, issue_share)[1]
 
         try:
-            if windows[-1].full or log_partial:
-                summary["report_uri"] = log_drift_report(settings, reference, windows[-1], summary)
+            if last.full or log_partial:
+                summary["report_uri"] = log_drift_report(settings, reference.key, summary, snapshot)
             else:
-                summary["report_uri"] = latest_report_uri(settings, reference)
+                summary["report_uri"] = latest_report_uri(settings, reference.key)
         except Exception as exc:  # noqa: BLE001 - the summary is still worth serving without its report
             log.warning("drift report not logged to MLflow (%s): %s", settings.mlflow.tracking_uri, exc)
     return summary

@@ -3,56 +3,50 @@
 Runs are tagged ``monitor=classic-drift``, ``model=<name>@<version>`` and ``window_key`` (the window's
 bounds), so asking again for the same window finds the run instead of logging a new one. The tracking
 client is used directly (no active run), so API worker threads never share MLflow's run stack.
+
+``classic_ml.drift`` calls this module with the model's key and a function that renders the window's
+Evidently snapshot (only run when the window has no report yet); this module knows nothing of drift.
 """
 
 from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from classic_ml.drift import Reference, Window, current_frame, run_drift
 from genaiops.settings import Settings
+from genaiops.tracking import mlflow_store
 
 _report_lock = threading.Lock()
 
 
-def latest_report_uri(settings: Settings, reference: Reference) -> str | None:
+def latest_report_uri(settings: Settings, model_key: str) -> str | None:
     """The newest report of this model version (what the API shows while a window is still filling)."""
-    from genaiops.tracking import mlflow_client
-
-    client = mlflow_client(settings)
-    experiment = client.get_experiment_by_name(settings.mlflow.monitoring_experiment)
-    if experiment is None:
-        return None
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.monitor = 'classic-drift' and tags.model = '{reference.key}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    filter_string = f"tags.monitor = 'classic-drift' and tags.model = '{model_key}'"
+    runs = mlflow_store(settings).runs(settings.mlflow.monitoring_experiment, limit=1, filter_string=filter_string)
     return f"runs:/{runs[0].info.run_id}/drift/report.html" if runs else None
 
 
-def log_drift_report(settings: Settings, reference: Reference, window: Window, summary: dict[str, Any]) -> str:
+def log_drift_report(
+    settings: Settings, model_key: str, summary: dict[str, Any], render_snapshot: Callable[[], Any]
+) -> str:
     """Log the window's HTML report + JSON summary to a run of the monitoring experiment, once per window."""
-    from genaiops.tracking import ensure_experiment, mlflow_client
-
     current = summary["current"]
-    key = f"{reference.key}|{current['start']}|{current['end']}|{current['rows']}"
+    key = f"{model_key}|{current['start']}|{current['end']}|{current['rows']}"
+    store = mlflow_store(settings)
     with _report_lock:
-        experiment_id = ensure_experiment(settings, settings.mlflow.monitoring_experiment)
-        client = mlflow_client(settings)
+        experiment_id = store.experiment_id(settings.mlflow.monitoring_experiment)
+        client = store.client
         found = client.search_runs([experiment_id], filter_string=f"tags.window_key = '{key}'", max_results=1)
         if found:
             return f"runs:/{found[0].info.run_id}/drift/report.html"
-        threshold, issue_share = settings.monitoring.drift_share_threshold, settings.monitoring.input_issue_share
-        _, snapshot = run_drift(reference, current_frame(window.rows, reference), threshold, issue_share)
+        snapshot = render_snapshot()
         run = client.create_run(
             experiment_id,
-            run_name=f"classic-drift {reference.key} window {current['index']}",
-            tags={"monitor": "classic-drift", "window_key": key, "model": reference.key, "status": summary["status"]},
+            run_name=f"classic-drift {model_key} window {current['index']}",
+            tags={"monitor": "classic-drift", "window_key": key, "model": model_key, "status": summary["status"]},
         )
         run_id = run.info.run_id
         _log_window(client, run_id, current, snapshot)

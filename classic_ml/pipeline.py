@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from classic_ml.candidate import Candidate
 from classic_ml.config import TrainingConfig, load_config
 from classic_ml.data import load_dataset, split_holdout
 from classic_ml.evaluate import evaluate
-from classic_ml.register import Candidate, Registration, register
+from classic_ml.register import Registration, register
 from classic_ml.schema import FeatureSchema, contract_schema, detect_task, feature_kinds, infer_schema, with_limits
 from classic_ml.train import train
 from classic_ml.validate import ValidationReport, drop_invalid, validate

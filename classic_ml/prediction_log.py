@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from genaiops.db import BatchWriter, make_engine
+from genaiops.logs import log_engine, read_rows
 from genaiops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,26 +101,12 @@ def read_predictions(
     probabilities (dict), unknown_categories (list), then the input features (a feature named like a log column
     is prefixed ``input_``).
     """
-    if isinstance(source, Settings):
-        assert source.database_url is not None
-        engine, name, owned = make_engine(source.database_url), source.classic.prediction_log_table, True
-    else:
-        engine, name, owned = source, DEFAULT_TABLE, False
+    name = source.classic.prediction_log_table if isinstance(source, Settings) else DEFAULT_TABLE
     table = prediction_table(table_name or name)
-    try:
-        if not sa.inspect(engine).has_table(table.name):
-            return pd.DataFrame(columns=[c.name for c in table.columns if c.name not in {"id", "inputs"}])
-        query = sa.select(table).order_by(table.c.id.desc())
-        if since is not None:
-            query = query.where(table.c.ts >= since)
-        if limit is not None:
-            query = query.limit(limit)
-        with engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
-    finally:
-        if owned:
-            engine.dispose()
-    rows.reverse()
+    with log_engine(source) as engine:
+        rows = read_rows(engine, table, limit=limit, since=since)
+    if rows is None:
+        return pd.DataFrame(columns=[c.name for c in table.columns if c.name not in {"id", "inputs"}])
     meta = pd.DataFrame(rows).drop(columns=["id", "inputs"], errors="ignore")
     if rows:  # SQLite hands back naive datetimes: they are UTC, say so
         meta["ts"] = pd.to_datetime(meta["ts"], utc=True)

@@ -13,34 +13,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-from sklearn.pipeline import Pipeline
-
-from classic_ml.config import TrainingConfig
-from classic_ml.evaluate import Evaluation, metric_spec, score
+from classic_ml.candidate import Candidate
+from classic_ml.evaluate import metric_spec, score
 from classic_ml.preprocess import feature_frame, target_series
 from classic_ml.registry import LoadedModel, NoModelError, load_registered, read_model_dir, save_local_copy
-from classic_ml.schema import FeatureSchema
-from classic_ml.validate import ValidationReport
+from classic_ml.tracking import log_candidate
 from genaiops.settings import Settings
+from genaiops.tracking import mlflow_store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Candidate:
-    """Everything the earlier steps produced for one training."""
-
-    config: TrainingConfig
-    schema: FeatureSchema
-    pipeline: Pipeline
-    train_df: pd.DataFrame
-    holdout: pd.DataFrame
-    cv_metrics: dict[str, float]
-    cv_folds: int
-    evaluation: Evaluation
-    report: ValidationReport
-    dataset_source: str | None  # file the data came from; None for an in-memory frame
 
 
 @dataclass
@@ -117,12 +98,11 @@ def register(settings: Settings, candidate: Candidate) -> Registration:
     """Log the run, register the model version, apply the gate and the aliases."""
     import mlflow
 
-    from classic_ml.tracking import log_candidate
-    from genaiops.tracking import ensure_experiment, mlflow_client
-
-    experiment_id = ensure_experiment(settings, settings.mlflow.classic_experiment)
+    store = mlflow_store(settings)
+    store.bind_process()  # fluent runs and mlflow.sklearn.log_model read only the process-wide URI
+    experiment_id = store.experiment_id(settings.mlflow.classic_experiment)
     name = settings.classic.registered_model
-    client = mlflow_client(settings)
+    client = store.client
     decision = gate(settings, candidate)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{candidate.config.name}") as run:
         info = log_candidate(candidate, name)

@@ -60,11 +60,11 @@ def load_registered(settings: Settings, alias: str = "champion", dst: Path | Non
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from genaiops.tracking import mlflow_client
+    from genaiops.tracking import mlflow_store
 
     name = settings.classic.registered_model
     try:
-        client = mlflow_client(settings)
+        client = mlflow_store(settings).client
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower():

@@ -15,7 +15,6 @@ disagreement, and the challenger's own input drift (its training sample against 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import Any
@@ -28,7 +27,9 @@ from classic_ml.prediction_log import log_rows, prediction_table, read_predictio
 from classic_ml.registry import LoadedModel
 from classic_ml.scoring import Scorer
 from genaiops.db import BatchWriter, make_engine
+from genaiops.logs import log_engine, read_rows
 from genaiops.settings import Settings
+from genaiops.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ def shadow_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
     return prediction_table(name, metadata, extra)
 
 
+ShadowItem = tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]  # request id, champion, records, answers
+
+
 class ShadowScorer:
     """The challenger behind a bounded queue and one thread; ``submit`` never blocks and never raises."""
 
@@ -55,12 +59,7 @@ class ShadowScorer:
         self.writer = writer
         self.stats = dict.fromkeys(STATS, 0)
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, str, list[dict[str, Any]], list[dict[str, Any]]]] = queue.Queue(
-            maxsize=queue_size
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="shadow-challenger", daemon=True)
-        self._thread.start()
+        self._worker: QueueWorker[ShadowItem] = QueueWorker("shadow-challenger", self._score, queue_size=queue_size)
 
     @property
     def version(self) -> str:
@@ -70,29 +69,22 @@ class ShadowScorer:
         self, request_id: str, champion_version: str, records: list[dict[str, Any]], results: list[dict[str, Any]]
     ) -> bool:
         """Queue a request's records and the champion's answers; False (and counted) when dropped."""
-        try:
-            if self._stop.is_set():
-                return False
-            self._queue.put_nowait((request_id, champion_version, records, results))
-        except queue.Full:
-            self._count("dropped", len(records))
+        if self._worker.closed:
             return False
+        try:
+            queued = self._worker.submit((request_id, champion_version, records, results))
         except Exception:  # noqa: BLE001 - the shadow must never cost /predict its answer
             log.debug("could not queue shadow records", exc_info=True)
             return False
-        self._count("queued", len(records))
-        return True
+        self._count("queued" if queued else "dropped", len(records))
+        return queued
 
     def _count(self, key: str, n: int) -> None:
         with self._lock:
             self.stats[key] += n
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                request_id, champion_version, records, results = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def _score(self, batch: list[ShadowItem]) -> None:
+        for request_id, champion_version, records, results in batch:
             try:
                 rows = shadow_rows(self.model, request_id, champion_version, records, results, self.scorer)
                 if self.writer is not None:
@@ -101,23 +93,17 @@ class ShadowScorer:
             except Exception:  # noqa: BLE001 - one failed scoring must not stop the shadow
                 self._count("failed", len(records))
                 log.warning("challenger v%s could not score request %s", self.version, request_id, exc_info=True)
-            finally:
-                self._queue.task_done()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything queued is scored and written (monitoring reads after it, tests)."""
         deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self._queue.unfinished_tasks:
+        if not self._worker.flush(timeout_s):
             return False
         return self.writer.flush(max(0.1, deadline - time.monotonic())) if self.writer is not None else True
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Score what is queued (bounded wait), stop the thread and the writer."""
-        self.flush(timeout_s)
-        self._stop.set()
-        self._thread.join(timeout=timeout_s)
+        self._worker.close(timeout_s)
         if self.writer is not None:
             self.writer.close()
 
@@ -158,25 +144,16 @@ def build_shadow(settings: Settings, model: LoadedModel) -> ShadowScorer:
 
 def read_shadow(source: Settings | Engine, limit: int | None = None, table_name: str | None = None) -> pd.DataFrame:
     """Shadow rows, oldest first, with the agreement columns (the inputs as in ``read_predictions``)."""
-    if isinstance(source, Settings):
-        engine, name, owned = make_engine(source.database_url or ""), source.classic.shadow_log_table, True
-    else:
-        engine, name, owned = source, table_name or "classic_shadow", False
+    name = source.classic.shadow_log_table if isinstance(source, Settings) else table_name or "classic_shadow"
     table = shadow_table(name)
-    try:
-        if not sa.inspect(engine).has_table(name):
+    columns = (table.c.id, table.c.champion_version, table.c.champion_prediction, table.c.agree)
+    with log_engine(source) as engine:
+        agreement_rows = read_rows(engine, table, limit=limit, columns=columns)
+        if agreement_rows is None:
             return pd.DataFrame(columns=["request_id", "row_index", "model_version", "prediction", "champion_version",
                                          "champion_prediction", "agree"])  # fmt: skip
         frame = read_predictions(engine, limit=limit, table_name=name)
-        query = sa.select(table.c.id, table.c.champion_version, table.c.champion_prediction, table.c.agree)
-        query = query.order_by(table.c.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        with engine.connect() as conn:
-            extra = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)][::-1])
-    finally:
-        if owned:
-            engine.dispose()
+    extra = pd.DataFrame(agreement_rows)
     if frame.empty:
         return frame
     return pd.concat([frame.reset_index(drop=True), extra.drop(columns=["id"]).reset_index(drop=True)], axis=1)

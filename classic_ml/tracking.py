@@ -1,8 +1,9 @@
 """What one training run records in MLflow: params, metrics, datasets, plot, schema and the model.
 
-Called inside an active run by ``register``; the tracking URI itself is set by the shared
-adapter ``genaiops.tracking`` from the settings. The model is saved with skops (no pickle);
-the only types trusted on load are the numpy/sklearn/scipy ones the pipeline actually contains.
+Called inside an active run by ``register``, which binds MLflow's process-wide URI to the store
+first (``genaiops.tracking.MlflowStore.bind_process``: ``mlflow.sklearn.log_model`` reads nothing
+else). The model is saved with skops (no pickle); the only types trusted on load are the
+numpy/sklearn/scipy ones the pipeline actually contains.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from classic_ml.candidate import Candidate
 from classic_ml.preprocess import feature_frame
 from classic_ml.schema import SCHEMA_FILE
-
-if TYPE_CHECKING:  # pragma: no cover
-    from classic_ml.register import Candidate
 
 log = logging.getLogger(__name__)
 

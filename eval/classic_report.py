@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genaiops.settings import Settings
-from genaiops.tracking import configure_mlflow, mlflow_client
+from genaiops.tracking import mlflow_store
 
 
 @dataclass
@@ -46,8 +46,7 @@ def _version(client: Any, name: str, alias: str) -> Any | None:
 
 def compare_classic(settings: Settings) -> ClassicComparison | None:
     """Champion vs challenger of the registered model, or None when nothing is registered."""
-    configure_mlflow(settings)
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     name = settings.classic.registered_model
     champion, challenger = _version(client, name, "champion"), _version(client, name, "challenger")
     if challenger is None and champion is None:
@@ -74,7 +73,9 @@ def promote_challenger(settings: Settings, comparison: ClassicComparison) -> Non
     """Point ``champion`` at the challenger (the caller has checked it passed its gate)."""
     if comparison.challenger_version is None:
         raise ValueError("no challenger to promote: run genaiops train")
-    mlflow_client(settings).set_registered_model_alias(comparison.model, "champion", comparison.challenger_version)
+    mlflow_store(settings).client.set_registered_model_alias(
+        comparison.model, "champion", comparison.challenger_version
+    )
 
 
 @dataclass

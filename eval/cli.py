@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
+from datetime import datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from genaiops.cli import fail, fmt, settings_from
+
 console = Console()
 eval_app = typer.Typer(help="Evaluate the RAG (ragas) and gate regressions.", no_args_is_help=True)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
 
 
 @eval_app.command("rag")
@@ -35,15 +31,13 @@ def eval_rag(
     """Run the RAG over eval/datasets/golden.jsonl and score it. Example: `genaiops eval rag --split test`."""
     from eval.rag_eval import run_rag_eval
     from eval.tracking import log_eval_run
-    from genaiops.cli import settings_from
     from rag.types import EmptyIndexError
 
     settings = settings_from(ctx)
     settings.ensure_dirs()
     try:
         if split not in (None, "dev", "test") or subset not in (None, "ci"):
-            console.print("[red]--split is dev or test; --subset is ci[/red]")
-            raise typer.Exit(2)
+            raise fail("--split is dev or test; --subset is ci")
         result = run_rag_eval(
             settings,
             limit=limit,
@@ -53,8 +47,7 @@ def eval_rag(
             subset=subset,
         )
     except EmptyIndexError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     if as_json:  # stdout is the JSON alone: with a server store MLflow prints run URLs there
         from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 
@@ -74,7 +67,7 @@ def eval_rag(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in sorted(result.metrics.items()):
-        table.add_row(name, _fmt(value))
+        table.add_row(name, fmt(value))
     console.print(table)
     if run_id:
         console.print(f"MLflow run {run_id} in experiment '{settings.mlflow.rag_eval_experiment}'")
@@ -87,13 +80,11 @@ def eval_gate(
 ) -> None:
     """Compare an eval run with the baseline; exit 1 on a regression. Example: `genaiops eval gate`."""
     from eval.gate import NoEvalRunError, gate_run
-    from genaiops.cli import settings_from
 
     try:
         current, report = gate_run(settings_from(ctx), run_id)
     except NoEvalRunError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     _print_gate(report, current["run_id"])
     if not report.passed:
         raise typer.Exit(1)
@@ -106,7 +97,7 @@ def _print_gate(report, run_id: str) -> None:  # type: ignore[no-untyped-def]
     for check in report.checks:
         status = "[red]FAIL[/red]" if check.failed else ("ok" if check.tolerance is not None else "info")
         table.add_row(
-            check.name, _fmt(check.baseline), _fmt(check.current), _fmt(check.delta), _fmt(check.tolerance), status
+            check.name, fmt(check.baseline), fmt(check.current), fmt(check.delta), fmt(check.tolerance), status
         )
     console.print(table)
     if report.param_changes:
@@ -128,13 +119,11 @@ def eval_baseline(
     """Tag a run as the production baseline. Example: `genaiops eval baseline 3f2c... --write-file`."""
     from eval.gate import DEFAULT_TOLERANCES, load_file_baseline, write_file_baseline
     from eval.tracking import eval_runs, mark_baseline
-    from genaiops.cli import settings_from
 
     settings = settings_from(ctx)
     run = next((r for r in eval_runs(settings, limit=500) if r["run_id"] == run_id), None)
     if run is None:
-        console.print(f"[red]no rag-eval run {run_id}[/red]")
-        raise typer.Exit(2)
+        raise fail(f"no rag-eval run {run_id}")
     mark_baseline(settings, run_id)
     if write_file:
         tolerances = load_file_baseline(settings.eval.baseline_path).tolerances
@@ -152,7 +141,6 @@ def eval_baseline(
 @eval_app.command("classic")
 def eval_classic(ctx: typer.Context) -> None:
     """Champion vs challenger of the classic model on the same holdout. Example: `genaiops eval classic`."""
-    from genaiops.cli import settings_from
 
     comparison = _classic_or_exit(settings_from(ctx))
     console.print(_classic_table(comparison))
@@ -163,8 +151,7 @@ def _classic_or_exit(settings):  # type: ignore[no-untyped-def]
 
     comparison = compare_classic(settings)
     if comparison is None:
-        console.print("[red]no registered classic model: run `genaiops train` first[/red]")
-        raise typer.Exit(2)
+        raise fail("no registered classic model: run `genaiops train` first")
     return comparison
 
 
@@ -176,7 +163,7 @@ def _classic_table(c) -> Table:  # type: ignore[no-untyped-def]
         table.add_column(column, justify="left" if column == "metric" else "right")
     delta = None if c.champion_score is None or c.challenger_score is None else c.challenger_score - c.champion_score
     status = "[green]promoted[/green]" if c.challenger_passes else f"[yellow]{c.decision}[/yellow]"
-    table.add_row(f"holdout {c.metric}", _fmt(c.champion_score), _fmt(c.challenger_score), _fmt(delta), status)
+    table.add_row(f"holdout {c.metric}", fmt(c.champion_score), fmt(c.challenger_score), fmt(delta), status)
     table.caption = c.reason
     return table
 
@@ -185,7 +172,6 @@ def report(ctx: typer.Context) -> None:
     """Both sides in one view: RAG eval vs baseline, classic champion vs challenger. Example: `genaiops report`."""
     from eval.classic_report import compare_classic
     from eval.gate import NoEvalRunError, gate_run
-    from genaiops.cli import settings_from
 
     settings = settings_from(ctx)
     try:
@@ -234,14 +220,12 @@ def release_promote(
     from eval.classic_report import promote_challenger
     from eval.gate import NoEvalRunError, gate_run
     from eval.tracking import mark_baseline
-    from genaiops.cli import settings_from
 
     settings = settings_from(ctx)
     try:
         current, gate_report = gate_run(settings, run_id)
     except NoEvalRunError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     _print_gate(gate_report, current["run_id"])
     comparison = _classic_or_exit(settings) if with_classic else None
     if comparison is not None:
@@ -251,16 +235,14 @@ def release_promote(
         agreement = min_agreement if min_agreement is not None else settings.classic.shadow_min_agreement
         classic_ok = _shadow_ok(settings, comparison, agreement, labels) and classic_ok
     if not (gate_report.passed and classic_ok):
-        console.print("[red]not promoted: a gate failed (nothing was changed)[/red]")
-        raise typer.Exit(1)
+        raise fail("not promoted: a gate failed (nothing was changed)", code=1)
     from eval.release import ReleaseError, release_prompt_version
     from prompts.registry import promote
 
     try:  # resolved before anything moves, so a refusal leaves everything as it was
         name, version = release_prompt_version(settings, current["params"])
     except ReleaseError as exc:
-        console.print(f"[red]not promoted: {exc}[/red]")
-        raise typer.Exit(1) from exc
+        raise fail(f"not promoted: {exc}", code=1) from exc
     _live_gate(settings, name, version, require_live)
     promote(settings, name, version, "production")
     mark_baseline(settings, current["run_id"])
@@ -285,11 +267,11 @@ def _shadow_ok(settings, comparison, min_agreement: float | None, labels: Path |
     except RetrainError as exc:  # an unreadable labels file
         console.print(f"[red]{exc}[/red]")
         return False
-    line = f"shadow traffic: {check.rows} row(s), agreement {_fmt(check.agreement_rate)}"
+    line = f"shadow traffic: {check.rows} row(s), agreement {fmt(check.agreement_rate)}"
     if check.accuracy and check.accuracy.get("labelled"):
         a = check.accuracy
-        line += (f", {a['labelled']} labelled: champion accuracy {_fmt(a['champion_accuracy'])}, "
-                 f"challenger {_fmt(a['challenger_accuracy'])}")  # fmt: skip
+        line += (f", {a['labelled']} labelled: champion accuracy {fmt(a['champion_accuracy'])}, "
+                 f"challenger {fmt(a['challenger_accuracy'])}")  # fmt: skip
     console.print(line)
     for failure in check.failures:
         console.print(f"[red]shadow check failed: {failure}[/red]")
@@ -300,6 +282,7 @@ def _live_gate(settings, name: str, version: int, require_live: bool) -> None:  
     """The live comparison with production (canary traffic): exit 1 on a worse candidate, or on too little
     traffic with ``--require-live``. Nothing has moved yet when it refuses."""
     from eval.release import live_comparison
+    from rag.cli import live_table
 
     live = live_comparison(settings, name, version)
     if live is None:
@@ -307,35 +290,44 @@ def _live_gate(settings, name: str, version: int, require_live: bool) -> None:  
         return
     console.print(live_table(live))
     if live["verdict"] == "worse":
-        console.print(f"[red]not promoted: {live['candidate']} is worse than production on live traffic[/red]")
-        raise typer.Exit(1)
+        raise fail(f"not promoted: {live['candidate']} is worse than production on live traffic", code=1)
     if require_live and live["verdict"] == "insufficient_data":
-        console.print(f"[red]not promoted: --require-live and {live['reason']}[/red]")
-        raise typer.Exit(1)
+        raise fail(f"not promoted: --require-live and {live['reason']}", code=1)
 
 
-def live_table(live: dict) -> Table:
-    """The canary comparison (rag.canary.compare) as a table: one test per signal and the verdict."""
-    asks = live["asks"]
-    table = Table(
-        title=f"Live traffic: {live['candidate']} ({asks['candidate']} asks) vs {live['production']} "
-        f"({asks['production']} asks)"
+@eval_app.command("curate")
+def curate_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(None, "--out", "-o", help="Review file; default eval/datasets/candidates.jsonl."),
+    since: datetime = typer.Option(None, help="Only asks from this time on (ISO date or datetime)."),
+    source: str = typer.Option(
+        "log", help="Where rated asks come from: log (the ask log), mlflow (thumbs-down traces), or both."
+    ),
+) -> None:
+    """Thumbs-down and poorly grounded questions from the ask log -> candidate golden entries to review.
+
+    Example: `genaiops eval curate --since 2025-01-01 --source both`.
+    """
+    from eval.curate import curate
+
+    if source not in ("log", "mlflow", "both"):
+        raise fail(f"--source must be log, mlflow or both, not {source!r}")
+    try:
+        report = curate(settings_from(ctx), out, since=since, source=source)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - MLflow unreachable / unreadable: one line, not a traceback
+        if source == "log":
+            raise
+        raise fail(f"cannot read the traces from MLflow ({type(exc).__name__}: {exc}); try --source log") from exc
+    console.print(
+        f"{report.considered} flagged ask(s): {len(report.added)} new candidate(s), "
+        f"{report.duplicates} already in the golden set or the review file -> {report.path}"
     )
-    for column in ("signal", "production", "candidate", "test", "p-value", "direction"):
-        table.add_column(column, justify="left" if column in ("signal", "test") else "right")
-    for test in live["tests"]:
-        direction = test["direction"] if test["significant"] else f"({test['direction']})"
-        colour = {"better": "green", "worse": "red"}.get(direction, "")
-        table.add_row(
-            test["signal"], _fmt(test["production"]), _fmt(test["candidate"]), test["test"],
-            "-" if test["p_value"] is None else f"{test['p_value']:.3g}",
-            f"[{colour}]{direction}[/{colour}]" if colour else direction,
-        )  # fmt: skip
-    table.caption = f"verdict: {live['verdict']} ({live['reason']})"
-    return table
+    for entry in report.added:
+        console.print(f"  {entry['id']} [{', '.join(entry['review']['reasons'])}] {entry['question']}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
+    """``eval ...``, ``release promote`` and ``report``."""
     app.add_typer(eval_app, name="eval")
     app.add_typer(release_app, name="release")
     app.command("report")(report)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from genaiops.settings import REPO_ROOT, Settings
+from rag.text import fold
 
 DEFAULT_CANDIDATES = REPO_ROOT / "eval" / "datasets" / "candidates.jsonl"
 SIMILAR = 92  # rapidfuzz ratio (0-100) above which two normalised questions are the same question
@@ -42,10 +42,8 @@ class CurateReport:
 
 
 def normalise(question: str) -> str:
-    """Case, accents, punctuation and spacing removed: what makes two questions 'the same'."""
-    text = unicodedata.normalize("NFKD", question.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+    """Case, accents, punctuation and spacing removed (``rag.text.fold``): what makes two questions 'the same'."""
+    return " ".join(re.sub(r"[^\w\s]", " ", fold(question)).split())
 
 
 def flagged_asks(asks: pd.DataFrame) -> pd.DataFrame:
@@ -114,23 +112,15 @@ def _iso(value: Any) -> str | None:
 
 def thumbs_down_traces(settings: Settings, since: datetime | None = None) -> pd.DataFrame:
     """Traces rated down in MLflow (``feedback.user_feedback = false``) as ask-log rows (the columns curation uses)."""
-    import mlflow
-
-    from genaiops.tracking import configure_mlflow, mlflow_client
+    from genaiops.tracking import mlflow_store
     from rag.tracing import FEEDBACK_NAME
 
     columns = ["request_id", "ts", "question", "top_score", "sources", "mode", "grounded", "rating", "comment"]
-    configure_mlflow(settings)
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
-    if experiment is None:
+    store = mlflow_store(settings)
+    experiment_id = store.find_experiment(settings.mlflow.rag_traces_experiment)
+    if experiment_id is None:
         return pd.DataFrame(columns=columns)
-    found = mlflow.search_traces(
-        locations=[experiment.experiment_id],
-        filter_string=f"feedback.{FEEDBACK_NAME} = 'false'",
-        max_results=MAX_TRACES,
-        order_by=["timestamp_ms DESC"],
-        return_type="list",
-    )
+    found = store.search_traces(experiment_id, f"feedback.{FEEDBACK_NAME} = 'false'", limit=MAX_TRACES)
     rows = [_trace_row(trace, FEEDBACK_NAME) for trace in found]
     frame = pd.DataFrame(rows, columns=columns)
     if not frame.empty:

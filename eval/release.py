@@ -70,20 +70,16 @@ def release_prompt_version(settings: Settings, params: dict[str, str]) -> tuple[
     A run that used the file is promoted through the registry version with the same text; if the
     file changed since the run, promoting would ship words nobody evaluated, so it is refused.
     """
+    from genaiops.tracking import mlflow_store
     from prompts import load_prompt_file
-    from prompts.registry import from_registered, latest_version, push, to_chat
+    from prompts.registry import latest_version, load_version, push, to_chat
 
     name, digest = params.get("prompt_name", ""), params.get("prompt_digest")
     if not name or not digest:
         raise ReleaseError("this eval run predates prompt digests: re-run `genaiops eval rag`")
     if params.get("prompt_source") == "registry":
-        import mlflow
-
-        from genaiops.tracking import configure_mlflow
-
-        configure_mlflow(settings)  # mlflow.genai reads the process-wide URI, which nothing else here has set
         version = int(params["prompt_version"])
-        registered = from_registered(mlflow.genai.load_prompt(name, version=version), name)
+        registered = load_version(settings, name, version)
         if prompt_digest(registered) != digest:
             raise ReleaseError(f"registry version {name}@{version} does not hold the text this run scored")
         return name, version
@@ -91,7 +87,7 @@ def release_prompt_version(settings: Settings, params: dict[str, str]) -> tuple[
     if prompt_digest(file_prompt) != digest:
         raise ReleaseError(f"prompts/templates/{name}.yaml changed since this eval run: re-run `genaiops eval rag`")
     push(settings)  # idempotent: registers the file only if its text is new
-    current = latest_version(name)
+    current = latest_version(mlflow_store(settings), name)
     if current is None or current.template != to_chat(file_prompt):
         raise ReleaseError(f"no registry version of {name} holds the evaluated file text")
     return name, int(current.version)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from eval.rag_eval import EvalResult
 from genaiops.settings import Settings
-from genaiops.tracking import ensure_experiment, mlflow_client
+from genaiops.tracking import mlflow_store
 
 BASELINE_TAG = "baseline"  # value "production" marks the run the gate compares against
 
@@ -18,7 +18,9 @@ def log_eval_run(settings: Settings, result: EvalResult, *, run_name: str | None
     """One MLflow run with the release as params + tags, the metrics and a per-question table."""
     import mlflow
 
-    experiment_id = ensure_experiment(settings, settings.mlflow.rag_eval_experiment)
+    store = mlflow_store(settings)
+    store.bind_process()  # fluent runs, log_table and create_external_model read only the process-wide URI
+    experiment_id = store.experiment_id(settings.mlflow.rag_eval_experiment)
     params = {k: str(v) for k, v in result.params.items()}
     tags = {
         "release_id": params.get("release_id", ""),
@@ -52,11 +54,7 @@ def _cell(value: Any) -> Any:
 
 def eval_runs(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
     """Recent rag-eval runs, newest first, as plain dicts (for the gate, the API and the UI)."""
-    client = mlflow_client(settings)
-    experiment = client.get_experiment_by_name(settings.mlflow.rag_eval_experiment)
-    if experiment is None:
-        return []
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=limit)
+    runs = mlflow_store(settings).runs(settings.mlflow.rag_eval_experiment, limit=limit)
     return [
         {
             "run_id": r.info.run_id,
@@ -72,7 +70,7 @@ def eval_runs(settings: Settings, limit: int = 50) -> list[dict[str, Any]]:
 
 def mark_baseline(settings: Settings, run_id: str) -> None:
     """Make ``run_id`` the production baseline (the tag moves: one baseline at a time)."""
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     for run in eval_runs(settings, limit=500):
         if run["baseline"] and run["run_id"] != run_id:
             client.set_tag(run["run_id"], BASELINE_TAG, "retired")

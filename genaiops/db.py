@@ -1,9 +1,10 @@
 """The operational database (``settings.database_url``): engines and the background batch writer.
 
 Both request logs (classic predictions, RAG asks) write through ``BatchWriter`` so a slow database
-never slows an answer down: ``append`` puts rows on a bounded queue and returns; one thread writes
-them in batches (one transaction per batch). ``flush`` waits until everything queued so far is
-written (monitoring reads after it), ``close`` drains the queue, so a clean shutdown loses nothing.
+never slows an answer down: ``append`` puts rows on a bounded queue and returns; one thread (the shared
+``genaiops.worker.QueueWorker``) writes them in batches (one transaction per batch). ``flush`` waits until
+everything queued so far is written (monitoring reads after it), ``close`` drains the queue, so a clean
+shutdown loses nothing.
 If the queue stays full ``append`` waits up to ``put_timeout_s`` then drops the rows with an error
 log line: the API keeps answering. SQLite runs in WAL mode so readers never block the writer.
 """
@@ -11,17 +12,15 @@ log line: the API keeps answering. SQLite runs in WAL mode so readers never bloc
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-log = logging.getLogger(__name__)
+from genaiops.worker import QueueWorker
 
-_STOP = object()
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
@@ -41,7 +40,7 @@ def make_engine(url: str) -> Engine:
 
 
 class BatchWriter:
-    """Bounded queue + one writer thread inserting into ``table``; see the module docstring."""
+    """A ``QueueWorker`` (``genaiops.worker``) inserting into ``table``; see the module docstring."""
 
     def __init__(
         self,
@@ -59,59 +58,31 @@ class BatchWriter:
         self.name = name
         self.table.metadata.create_all(engine, tables=[table])
         self.batch_rows, self.flush_interval_s, self.put_timeout_s = batch_rows, flush_interval_s, put_timeout_s
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self.written = self.dropped = 0
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"{name}-writer", daemon=True)
-        self._thread.start()
+        self._worker: QueueWorker[list[dict[str, Any]]] = QueueWorker(
+            f"{name}-writer",
+            lambda batches: self._write([row for rows in batches for row in rows]),
+            queue_size=queue_size,
+            batch_size=batch_rows,
+            batch_interval_s=flush_interval_s,
+            weight=len,
+        )
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows (dicts with the table's columns but ``id``); never raises on a slow database."""
-        if self._closed:
+        if self._worker.closed:
             raise RuntimeError(f"{self.name} is closed")
-        try:
-            self._queue.put(rows, timeout=self.put_timeout_s)
-        except queue.Full:
+        if not self._worker.submit(rows, timeout_s=self.put_timeout_s):
             self.dropped += len(rows)
             log.error("%s queue full for %.1fs: dropped %d row(s)", self.name, self.put_timeout_s, len(rows))
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until the rows queued before this call are written (False on timeout or when closed)."""
-        if self._closed or not self._thread.is_alive():
-            return False
-        done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout_s)
-        except queue.Full:
-            return False
-        return done.wait(timeout_s)
+        return self._worker.flush(timeout_s)
 
     def prepare(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Hook run on the writer thread before a batch is inserted (subclasses fill costly columns here)."""
         return rows
-
-    def _run(self) -> None:
-        pending: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.flush_interval_s
-        while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._write(pending)
-                return
-            if isinstance(item, threading.Event):
-                self._write(pending)
-                pending = []
-                item.set()
-                continue
-            if item:
-                pending.extend(item)
-            if len(pending) >= self.batch_rows or time.monotonic() >= deadline:
-                self._write(pending)
-                pending = []
-                deadline = time.monotonic() + self.flush_interval_s
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -133,11 +104,8 @@ class BatchWriter:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Flush everything queued, stop the writer and release the engine."""
-        if self._closed:
+        if self._worker.closed:
             return
-        self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
+        if not self._worker.close(timeout_s):
             log.error("%s writer did not finish in %.0fs", self.name, timeout_s)
         self.engine.dispose()

@@ -16,6 +16,10 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# MLflow's own variable as this process started: honoured so a user's existing MLflow works unchanged. Read
+# once, here, because ``mlflow.set_tracking_uri`` (``genaiops.tracking.MlflowStore.bind_process``) exports the
+# variable again: read later, it would be whatever store this process last bound, not what the user set.
+STARTUP_MLFLOW_TRACKING_URI: str | None = os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 class RagSettings(BaseModel):
@@ -190,7 +194,8 @@ class MlflowSettings(BaseModel):
     """Tracking, model registry and prompt registry."""
 
     tracking_uri: str | None = Field(
-        None, description="Default: MLFLOW_TRACKING_URI if set, else sqlite:///<data_dir>/mlflow.db."
+        None,
+        description="Default: MLFLOW_TRACKING_URI as the process started, if set, else sqlite:///<data_dir>/mlflow.db.",
     )
     artifact_location: str | None = Field(None, description="Default: <data_dir>/mlartifacts for sqlite.")
     classic_experiment: str = "classic-model"
@@ -388,8 +393,7 @@ class Settings(BaseSettings):
         if self.classic.local_model_dir is None:
             self.classic.local_model_dir = data / "models" / "classic"
         if self.mlflow.tracking_uri is None:
-            # MLflow's own variable wins so a user's existing MLflow works unchanged.
-            self.mlflow.tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data / 'mlflow.db'}"
+            self.mlflow.tracking_uri = STARTUP_MLFLOW_TRACKING_URI or f"sqlite:///{data / 'mlflow.db'}"
         if self.mlflow.artifact_location is None and self.mlflow.tracking_uri.startswith("sqlite"):
             self.mlflow.artifact_location = (data / "mlartifacts").as_uri()
         return self

@@ -1,7 +1,12 @@
-"""The tracking-store adapter: one place that points MLflow at the configured backend.
+"""The MLflow adapter: one ``MlflowStore`` per tracking store, built from the settings, handed to whoever needs it.
 
-sqlite file by default, an MLflow server URL (or a Postgres URL) in production; the same code
-path either way. Callers get a client or an experiment id, never touch global state at import.
+It holds the store's URI (tracking, model registry and prompt registry alike: sqlite file by default, an
+MLflow server URL in production), a client bound to that URI, the experiments, and the one reachability
+probe. Callers never build ``MlflowClient()`` themselves, and nothing else reads or sets MLflow's
+process-wide tracking URI: the few MLflow APIs that read nothing else (fluent runs with
+``mlflow.start_run`` + ``mlflow.sklearn.log_model`` / ``mlflow.create_external_model``, and the trace
+exporter behind ``MlflowClient.start_trace``) are called after ``bind_process()``, the one place that sets
+it. So which store a call reads never depends on what ran before it in the process.
 """
 
 from __future__ import annotations
@@ -9,86 +14,169 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from genaiops.settings import Settings
+from genaiops.settings import MlflowSettings, Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlflow import MlflowClient
+    from mlflow.entities import Run, Trace
+    from mlflow.tracing.client import TracingClient
 
 log = logging.getLogger(__name__)
 
-
-def apply_http_limits(settings: Settings) -> None:
-    """Bound every MLflow server request by the settings' timeout and retries.
-
-    MLflow reads these from its environment variables at each request, so this is the one place
-    that sets them; without it a stopped server costs minutes of retries per call (7 retries,
-    backoff factor 2, 120 s timeout), long enough to hang an API start-up or a monitoring page.
-    """
-    from mlflow.environment_variables import (
-        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
-        MLFLOW_HTTP_REQUEST_TIMEOUT,
-    )
-
-    limits = settings.mlflow
-    MLFLOW_HTTP_REQUEST_TIMEOUT.set(limits.http_timeout_s)
-    MLFLOW_HTTP_REQUEST_MAX_RETRIES.set(limits.http_max_retries)
-    MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.set(limits.http_backoff_factor)
-
-
-def configure_mlflow(settings: Settings) -> str:
-    """Point the mlflow module at ``settings.mlflow.tracking_uri`` (registry too) and return it."""
-    import mlflow
-
-    apply_http_limits(settings)
-    uri = settings.mlflow.tracking_uri or ""
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def ensure_experiment(settings: Settings, name: str) -> str:
-    """Id of experiment ``name``, created with the configured artifact location if missing."""
-    import mlflow
-
-    configure_mlflow(settings)
-    client = mlflow.MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    artifact_root = settings.mlflow.artifact_location
-    location = f"{artifact_root.rstrip('/')}/{name}" if artifact_root else None
-    return client.create_experiment(name, artifact_location=location)
+StoreState = Literal["ready", "empty", "unreachable"]
 
 
 @lru_cache(maxsize=8)
-def _client(uri: str):  # type: ignore[no-untyped-def]
-    import mlflow
+def _client(uri: str) -> MlflowClient:
+    """One client per store URI: building one opens the store (a sqlite store checks its schema)."""
+    from mlflow import MlflowClient
 
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def mlflow_client(settings: Settings):  # type: ignore[no-untyped-def]
-    """A client bound to the configured store (cached per URI), its requests bounded by the settings."""
-    apply_http_limits(settings)
-    return _client(settings.mlflow.tracking_uri or "")
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def store_missing(settings: Settings) -> bool:
-    """A sqlite tracking store whose file is not there yet: it holds nothing, and asking would create it."""
-    uri = settings.mlflow.tracking_uri or ""
-    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file()
+class MlflowStore:
+    """One MLflow tracking store, reached only through its explicit URI (see the module docstring)."""
+
+    def __init__(self, settings: MlflowSettings) -> None:
+        if not settings.tracking_uri:
+            raise ValueError("mlflow.tracking_uri is unset: build the settings with genaiops.settings.get_settings()")
+        self.settings = settings
+        self.uri: str = settings.tracking_uri
+
+    def __repr__(self) -> str:
+        return f"MlflowStore({self.uri!r})"
+
+    # -- the store ------------------------------------------------------------------------------
+    @property
+    def client(self) -> MlflowClient:
+        """A client bound to this store (tracking and registries), its server requests bounded by the settings."""
+        self._apply_http_limits()
+        return _client(self.uri)
+
+    def tracing_client(self) -> TracingClient:
+        """MLflow's trace client on this store (assessments: ``log_assessment``), which ``MlflowClient`` lacks."""
+        from mlflow.tracing.client import TracingClient
+
+        self._apply_http_limits()
+        return TracingClient(self.uri)
+
+    @property
+    def is_server(self) -> bool:
+        return self.uri.startswith(("http://", "https://"))
+
+    def missing(self) -> bool:
+        """A sqlite store whose file is not there yet: it holds nothing, and asking would create it."""
+        return self.uri.startswith("sqlite:///") and not Path(self.uri.removeprefix("sqlite:///")).is_file()
+
+    def reachable(self, timeout_s: float = 2.0) -> bool:
+        """Quick probe so a down MLflow server costs seconds, not MLflow's minutes of retries.
+
+        Only server URIs are probed; a sqlite or database URI is local to this process's reach.
+        """
+        if not self.is_server:
+            return True
+        import httpx
+
+        try:
+            return httpx.get(f"{self.uri.rstrip('/')}/health", timeout=timeout_s).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def state(self, timeout_s: float = 1.0) -> StoreState:
+        """'empty' (a sqlite store not created yet: nothing in it), 'unreachable' (server down) or 'ready'."""
+        if self.missing():
+            return "empty"
+        return "ready" if self.reachable(timeout_s) else "unreachable"
+
+    # -- experiments, runs, traces --------------------------------------------------------------
+    def find_experiment(self, name: str) -> str | None:
+        """The id of experiment ``name``, or None when it does not exist (nothing is created)."""
+        found = self.client.get_experiment_by_name(name)
+        return None if found is None else str(found.experiment_id)
+
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created with the configured artifact location if missing."""
+        found = self.find_experiment(name)
+        if found is not None:
+            return found
+        root = self.settings.artifact_location
+        location = f"{root.rstrip('/')}/{name}" if root else None
+        return str(self.client.create_experiment(name, artifact_location=location))
+
+    def runs(self, experiment: str, *, limit: int, filter_string: str = "") -> list[Run]:
+        """The newest runs of experiment ``experiment`` (by name), newest first; [] when it does not exist."""
+        experiment_id = self.find_experiment(experiment)
+        if experiment_id is None:
+            return []
+        return list(
+            self.client.search_runs(
+                [experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"], max_results=limit
+            )
+        )
+
+    def search_traces(
+        self, experiment_id: str, filter_string: str, *, limit: int, include_spans: bool = True
+    ) -> list[Trace]:
+        """Traces of one experiment matching ``filter_string``, newest first, at most ``limit`` (page by page)."""
+        found: list[Trace] = []
+        token = None
+        while len(found) < limit:
+            page = self.client.search_traces(
+                locations=[experiment_id],
+                filter_string=filter_string,
+                max_results=min(limit - len(found), 500),
+                order_by=["timestamp_ms DESC"],
+                page_token=token,
+                include_spans=include_spans,
+            )
+            found.extend(page)
+            token = page.token
+            if not token or not page:
+                break
+        return found
+
+    # -- the process-wide URI: the one place ----------------------------------------------------
+    def bind_process(self) -> None:
+        """Point MLflow's process-wide tracking and registry URIs at this store.
+
+        Only for the MLflow APIs that read nothing else: fluent runs (``mlflow.start_run`` with
+        ``mlflow.sklearn.log_model``, ``mlflow.log_table``, ``mlflow.create_external_model``) and the
+        trace exporter that ``MlflowClient.start_trace`` feeds. MLflow exports it as ``MLFLOW_TRACKING_URI``
+        for child processes; ``genaiops.settings`` never reads that back (it keeps the value the process
+        started with).
+        """
+        import mlflow
+
+        self._apply_http_limits()
+        mlflow.set_tracking_uri(self.uri)  # a no-op when unchanged (a change resets MLflow's trace exporter)
+        mlflow.set_registry_uri(self.uri)
+
+    def is_bound(self) -> bool:
+        """Whether MLflow's process-wide URI still points here (another store may have been bound since)."""
+        import mlflow
+
+        return mlflow.get_tracking_uri() == self.uri
+
+    def _apply_http_limits(self) -> None:
+        """Bound every MLflow server request by the settings' timeout and retries.
+
+        MLflow reads these from its environment variables at each request; without them a stopped server
+        costs minutes of retries per call (7 retries, backoff factor 2, 120 s timeout), long enough to hang
+        an API start-up or a monitoring page.
+        """
+        from mlflow.environment_variables import (
+            MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+            MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+            MLFLOW_HTTP_REQUEST_TIMEOUT,
+        )
+
+        MLFLOW_HTTP_REQUEST_TIMEOUT.set(self.settings.http_timeout_s)
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES.set(self.settings.http_max_retries)
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.set(self.settings.http_backoff_factor)
 
 
-def tracking_reachable(settings: Settings, timeout_s: float = 2.0) -> bool:
-    """Quick probe so a down MLflow server costs seconds, not MLflow's minutes of retries.
-
-    Only server URIs are probed; a sqlite or database URI is local to this process's reach.
-    """
-    uri = settings.mlflow.tracking_uri or ""
-    if not uri.startswith(("http://", "https://")):
-        return True
-    import httpx
-
-    try:
-        return httpx.get(f"{uri.rstrip('/')}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
+def mlflow_store(settings: Settings) -> MlflowStore:
+    """The adapter of ``settings``' tracking store (cheap: the client under it is shared per URI)."""
+    return MlflowStore(settings.mlflow)

@@ -6,10 +6,10 @@ from prompts.loader import (
     PromptNotFoundError,
     PromptParts,
     PromptTemplate,
-    load_prompt,
     load_prompt_file,
     parse_prompt,
 )
+from prompts.selector import load_prompt
 
 __all__ = [
     "MissingVariableError",

@@ -1,4 +1,5 @@
-"""What ``GET /prompts`` and ``GET /prompts/{name}/diff`` serve: the registry's versions, else the files.
+"""What ``GET /prompts`` and ``GET /prompts/{name}/diff`` serve (and ``genaiops prompts diff`` prints):
+the registry's versions, else the files.
 
 The registry (``prompts.registry``) is asked only when it can answer: a sqlite store that does
 not exist yet holds no prompt (and is not created just to be asked), a server is probed with a
@@ -13,8 +14,9 @@ import logging
 from typing import Any
 
 from genaiops.settings import Settings
-from genaiops.tracking import store_missing, tracking_reachable
+from genaiops.tracking import mlflow_store
 from prompts.loader import PromptTemplate
+from prompts.registry import list_prompts, read_prompt_files
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +27,6 @@ class RegistryUnavailableError(RuntimeError):
 
 class VersionNotFoundError(LookupError):
     """No such prompt or version in the registry; the message names it and the fix."""
-
-
-def registry_state(settings: Settings, timeout_s: float = 1.0) -> str:
-    """'ready', 'empty' (no store yet) or 'unreachable'."""
-    if store_missing(settings):
-        return "empty"
-    return "ready" if tracking_reachable(settings, timeout_s=timeout_s) else "unreachable"
 
 
 def file_entry(prompt: PromptTemplate) -> dict[str, Any]:
@@ -46,10 +41,8 @@ def file_entry(prompt: PromptTemplate) -> dict[str, Any]:
 
 def catalog(settings: Settings) -> list[dict[str, Any]]:
     """Registered prompts with their versions and aliases, then the prompt files never pushed."""
-    from prompts.registry import list_prompts, read_prompt_files
-
     registered: list[dict[str, Any]] = []
-    if registry_state(settings) == "ready":
+    if mlflow_store(settings).state() == "ready":
         try:
             registered = list_prompts(settings)
         except Exception as exc:  # noqa: BLE001 - a broken store: the files still say what is served
@@ -60,14 +53,12 @@ def catalog(settings: Settings) -> list[dict[str, Any]]:
 
 
 def version_diff(settings: Settings, name: str, v1: int, v2: int) -> str:
-    """Unified diff of two registered versions of ``name``."""
-    state = registry_state(settings)
+    """Unified diff of two registered versions of ``name``: the one diff, for the API, the UI and the CLI."""
+    state = mlflow_store(settings).state()
     if state == "empty":
         raise VersionNotFoundError(f"no prompt is registered yet: run `genaiops prompts push` first ({name})")
     if state == "unreachable":
         raise RegistryUnavailableError(f"prompt registry at {settings.mlflow.tracking_uri} unreachable")
-    from prompts.registry import list_prompts
-
     found = {p["name"]: p for p in list_prompts(settings)}.get(name)
     if found is None:
         raise VersionNotFoundError(f"no registered prompt named {name!r}: run `genaiops prompts push`")

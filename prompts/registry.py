@@ -8,7 +8,6 @@ Templates are stored as MLflow chat prompts, whose slots are ``{{var}}`` where o
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import string
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from genaiops.settings import REPO_ROOT, Settings
-from genaiops.tracking import configure_mlflow, store_missing, tracking_reachable
+from genaiops.tracking import MlflowStore, mlflow_store
 from prompts.loader import TEMPLATES_DIR, PromptError, PromptParts, PromptTemplate, parse_prompt
 
 log = logging.getLogger(__name__)
@@ -102,12 +101,12 @@ def read_prompt_files(directory: Path = TEMPLATES_DIR) -> tuple[list[PromptTempl
     return prompts, invalid
 
 
-def latest_version(name: str) -> Any | None:
-    import mlflow
+def latest_version(store: MlflowStore, name: str) -> Any | None:
+    """The newest registered version of ``name``, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
-        versions = mlflow.MlflowClient().search_prompt_versions(name)
+        versions = store.client.search_prompt_versions(name)
     except MlflowException:
         return None
     return max(versions, key=lambda v: int(v.version)) if versions else None
@@ -115,18 +114,16 @@ def latest_version(name: str) -> Any | None:
 
 def push(settings: Settings, directory: Path = TEMPLATES_DIR) -> list[PushResult]:
     """Register a version for each changed prompt; unchanged ones are left alone."""
-    import mlflow
-
-    configure_mlflow(settings)
+    store = mlflow_store(settings)
     prompts, results = read_prompt_files(directory)
     commit = git_commit()
     for prompt in prompts:
         chat = to_chat(prompt)
-        current = latest_version(prompt.name)
+        current = latest_version(store, prompt.name)
         if current is not None and current.template == chat:
             results.append(PushResult(prompt.name, "unchanged", int(current.version)))
             continue
-        registered = mlflow.genai.register_prompt(
+        registered = store.client.register_prompt(
             name=prompt.name,
             template=chat,
             commit_message=f"{prompt.description.strip()} (git {commit}, file version {prompt.version})",
@@ -141,23 +138,23 @@ def push(settings: Settings, directory: Path = TEMPLATES_DIR) -> list[PushResult
 
 
 def promote(settings: Settings, name: str, version: int, alias: str = "production") -> None:
-    import mlflow
-
     if alias not in ALIASES:
         raise PromptError(f"alias must be one of {ALIASES}, not {alias!r}")
-    configure_mlflow(settings)
-    mlflow.genai.load_prompt(name, version=version)  # raises if that version does not exist
-    mlflow.genai.set_prompt_alias(name, alias=alias, version=version)
+    client = mlflow_store(settings).client
+    client.load_prompt(name, version=version)  # raises if that version does not exist
+    client.set_prompt_alias(name, alias=alias, version=version)
+
+
+def load_version(settings: Settings, name: str, version: int) -> PromptTemplate:
+    """Registered version ``version`` of ``name`` as our template (raises MlflowException when there is none)."""
+    return from_registered(mlflow_store(settings).client.load_prompt(name, version=version), name)
 
 
 def list_prompts(settings: Settings) -> list[dict[str, Any]]:
     """Each registered prompt with its versions (newest first) and the aliases on each."""
-    import mlflow
-
-    configure_mlflow(settings)
-    client = mlflow.MlflowClient()
+    client = mlflow_store(settings).client
     listed = []
-    for prompt in mlflow.genai.search_prompts():
+    for prompt in _all_prompts(client):
         found = client.search_prompt_versions(prompt.name)  # these carry no aliases: fetch each version
         versions = [
             client.get_prompt_version(prompt.name, v.version) for v in sorted(found, key=lambda v: -int(v.version))
@@ -181,20 +178,21 @@ def list_prompts(settings: Settings) -> list[dict[str, Any]]:
     return listed
 
 
+def _all_prompts(client: Any) -> list[Any]:
+    """Every registered prompt (all pages)."""
+    found, token = [], None
+    while True:
+        page = client.search_prompts(page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
 def _render_chat(template: Any) -> str:
     if isinstance(template, str):
         return template
     return "\n".join(f"[{m['role']}]\n{m['content']}" for m in template)
-
-
-def diff(settings: Settings, name: str, v1: int, v2: int) -> str:
-    """Unified diff between two registered versions of ``name``."""
-    import mlflow
-
-    configure_mlflow(settings)
-    a = _render_chat(mlflow.genai.load_prompt(name, version=v1).template).splitlines(keepends=True)
-    b = _render_chat(mlflow.genai.load_prompt(name, version=v2).template).splitlines(keepends=True)
-    return "".join(difflib.unified_diff(a, b, fromfile=f"{name}@{v1}", tofile=f"{name}@{v2}"))
 
 
 def load_registered(
@@ -220,16 +218,14 @@ def resolve_registered(settings: Settings, name: str, alias: str = "production",
     a sqlite store that does not exist yet holds no prompt, so it is not created just to be asked.
     The alias is read with the prompt cache off: a version promoted a second ago must be seen.
     """
-    import mlflow
-
-    uri = settings.mlflow.tracking_uri or ""
-    if store_missing(settings):
-        return Lookup(None, f"no prompt registry yet ({uri} does not exist)")
-    if not tracking_reachable(settings, timeout_s=timeout_s):
-        return Lookup(None, f"prompt registry at {uri} unreachable", warn=True)
-    configure_mlflow(settings)
+    store = mlflow_store(settings)
+    state = store.state(timeout_s)
+    if state == "empty":
+        return Lookup(None, f"no prompt registry yet ({store.uri} does not exist)")
+    if state == "unreachable":
+        return Lookup(None, f"prompt registry at {store.uri} unreachable", warn=True)
     try:
-        version = mlflow.genai.load_prompt(f"prompts:/{name}@{alias}", link_to_model=False, cache_ttl_seconds=0)
+        version = store.client.load_prompt(f"prompts:/{name}@{alias}", cache_ttl_seconds=0)
     except Exception as exc:  # noqa: BLE001 - MlflowException, a broken store, a dropped connection: use the file
         code = getattr(exc, "error_code", "")
         expected = code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # no such prompt / alias

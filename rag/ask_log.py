@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from genaiops.db import BatchWriter, make_engine
+from genaiops.logs import count_rows, log_engine, read_rows
 from genaiops.settings import Settings
 from rag.types import Answer, Chunk, Embedder, ScoredChunk
 
@@ -201,24 +202,12 @@ def read_asks(
     head: int | None = None,
 ) -> pd.DataFrame:
     """Logged asks, oldest first: all, the last ``limit`` or the first ``head``; embeddings as float32 arrays."""
-    engine, table, owned = _engine_and_table(source, table_name)
+    table = _table(source, table_name)
     columns = [c.name for c in table.columns if c.name != "id"]
-    try:
-        if not sa.inspect(engine).has_table(table.name):
-            return pd.DataFrame(columns=columns)
-        newest_first = head is None
-        query = sa.select(table).order_by(table.c.id.desc() if newest_first else table.c.id)
-        if since is not None:
-            query = query.where(table.c.ts >= since)
-        if limit is not None or head is not None:
-            query = query.limit(head if head is not None else limit)
-        with engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
-    finally:
-        if owned:
-            engine.dispose()
-    if newest_first:
-        rows.reverse()
+    with log_engine(source) as engine:
+        rows = read_rows(engine, table, limit=limit, head=head, since=since)
+    if rows is None:
+        return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows, columns=["id", *columns]).drop(columns=["id"])
     if rows:  # SQLite hands back naive datetimes: they are UTC, say so
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
@@ -228,22 +217,16 @@ def read_asks(
 
 
 def count_asks(source: Settings | Engine, table_name: str | None = None) -> int:
-    engine, table, owned = _engine_and_table(source, table_name)
-    try:
-        if not sa.inspect(engine).has_table(table.name):
-            return 0
-        with engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-    finally:
-        if owned:
-            engine.dispose()
+    table = _table(source, table_name)
+    with log_engine(source) as engine:
+        return count_rows(engine, table)
 
 
-def _engine_and_table(source: Settings | Engine, table_name: str | None) -> tuple[Engine, sa.Table, bool]:
+def _table(source: Settings | Engine, table_name: str | None) -> sa.Table:
+    """The ask table; from settings, the database is migrated first (an old log gets its new columns)."""
     if isinstance(source, Settings):
         from genaiops.migrate import upgrade_database
 
-        assert source.database_url is not None
         upgrade_database(source)
-        return make_engine(source.database_url), ask_table(table_name or source.monitoring.ask_log_table), True
-    return source, ask_table(table_name or DEFAULT_TABLE), False
+        return ask_table(table_name or source.monitoring.ask_log_table)
+    return ask_table(table_name or DEFAULT_TABLE)

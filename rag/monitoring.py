@@ -30,7 +30,9 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from genaiops.db import make_engine
+from genaiops.logs import LogWindow, log_windows
 from genaiops.settings import Settings
+from genaiops.tracking import mlflow_store
 from rag.ask_log import count_asks, read_asks
 
 log = logging.getLogger(__name__)
@@ -39,25 +41,16 @@ MIN_SAMPLE = 5  # fewer values than this on either side: the statistical check i
 MIN_EMBEDDINGS = 10
 
 
-def min_asks(window: int) -> int:
-    return max(10, window // 2)
+def load_windows(engine: Engine, table: str, window: int, max_windows: int) -> list[LogWindow]:
+    """Window 0 (the reference) and the latest windows of asks, oldest first."""
 
+    def latest(n: int) -> pd.DataFrame:
+        return read_asks(engine, table_name=table, limit=n)
 
-def load_windows(engine: Engine, table: str, window: int, max_windows: int) -> list[tuple[int, pd.DataFrame]]:
-    """(index, asks) of window 0 (the reference) and the latest windows, oldest first."""
-    total = count_asks(engine, table)
-    full, rest = divmod(total, window)
-    last = full + (1 if rest >= min_asks(window) else 0)
-    if last == 0:
-        return []
-    first_recent = max(1, last - (max_windows - 1))
-    out = [(0, read_asks(engine, table_name=table, head=window))]
-    if last > 1:
-        recent = read_asks(engine, table_name=table, limit=total - first_recent * window)
-        for index in range(first_recent, last):
-            start = (index - first_recent) * window
-            out.append((index, recent.iloc[start : start + window].reset_index(drop=True)))
-    return out
+    def first(n: int) -> pd.DataFrame:
+        return read_asks(engine, table_name=table, head=n)
+
+    return log_windows(count_asks(engine, table), window, max_windows, latest, read_first=first)
 
 
 def _rate(mask: pd.Series) -> float | None:
@@ -161,20 +154,24 @@ def regression_checks(ref_asks: pd.DataFrame, cur_asks: pd.DataFrame, settings: 
 
 
 def eval_history(settings: Settings, limit: int = 10) -> list[dict[str, Any]]:
-    """The last offline evaluations (oldest first, for a trend); empty when MLflow cannot be read."""
-    from genaiops.tracking import store_missing
+    """The last offline evaluations (oldest first, for a trend); empty when MLflow cannot be read.
 
-    if store_missing(settings):
+    Read straight from the eval experiment (``eval`` logs those runs, tagged ``prompt``), so the online
+    monitor does not depend on the evaluation package.
+    """
+    store = mlflow_store(settings)
+    if store.missing():
         return []  # no store yet: nothing evaluated (and no reason to create an empty MLflow database)
     try:
-        from eval.tracking import eval_runs
-
-        runs = eval_runs(settings, limit=limit)
+        runs = store.runs(settings.mlflow.rag_eval_experiment, limit=limit)
     except Exception as exc:  # noqa: BLE001 - the online monitor must answer without the tracking store
         log.warning("eval history unavailable: %s", exc)
         return []
-    keep = ("run_id", "start_time", "prompt", "metrics")
-    return [{k: run.get(k) for k in keep} for run in reversed(runs)]
+    return [
+        {"run_id": r.info.run_id, "start_time": r.info.start_time, "prompt": r.data.tags.get("prompt", ""),
+         "metrics": dict(r.data.metrics)}
+        for r in reversed(runs)
+    ]  # fmt: skip
 
 
 def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine | None = None) -> dict[str, Any]:
@@ -191,8 +188,8 @@ def rag_summary(settings: Settings, *, window: int | None = None, engine: Engine
     finally:
         if owned:
             engine.dispose()
-    windows = [window_stats(index, asks, settings.monitoring.rag_min_feedback) for index, asks in loaded]
-    checks = regression_checks(loaded[0][1], loaded[-1][1], settings) if len(loaded) >= 2 else []
+    windows = [window_stats(w.index, w.rows, settings.monitoring.rag_min_feedback) for w in loaded]
+    checks = regression_checks(loaded[0].rows, loaded[-1].rows, settings) if len(loaded) >= 2 else []
     status = "no_data" if len(loaded) < 2 else ("regression" if any(c["regressed"] for c in checks) else "ok")
     return {
         "status": status,

@@ -1,7 +1,8 @@
 """Traces of each answer in MLflow (experiment ``mlflow.rag_traces_experiment``), off the request path.
 
-The request thread only draws the sample and puts a small record on a bounded queue: a few
-microseconds, whatever state MLflow is in. A daemon thread turns each record into an MLflow 3
+The request thread only draws the sample and puts a small record on a bounded queue (the shared
+``genaiops.worker.QueueWorker``): a few microseconds, whatever state MLflow is in. Its thread turns each
+record into an MLflow 3
 trace with the imperative client API (``MlflowClient.start_trace`` / ``start_span``): a root span
 ``rag.ask`` and child spans ``retrieve``, ``generate`` and ``grounding_check``, their timestamps
 rebuilt from the timings the service measured, with prompt name + version, model and top-k.
@@ -10,7 +11,7 @@ each step: that runs MLflow's tracer set-up (and, with async logging off, the ex
 inside the request, and generation happens in another thread than retrieval.
 
 User feedback (``POST /feedback``) goes through the same queue and thread: ``feedback`` queues it, and
-the exporter attaches it to the request's trace as an MLflow assessment (``mlflow.log_feedback``, name
+the exporter attaches it to the request's trace as an MLflow assessment (a ``Feedback``, name
 ``user_feedback``, value True for thumbs up, the comment as rationale). The trace is found by the
 request id: remembered when this process exported it, else searched by its ``request_id`` tag (another
 replica, a restart). A request that was not traced (sampled out, dropped) gets no assessment.
@@ -19,6 +20,9 @@ Failure is never the user's problem: a full queue drops the record with a (rate-
 a tracking server that does not answer a short probe is not asked again for ``retry_after_s``
 and its records are dropped, counted, and warned about; a process whose MLflow points at another
 store (tests, notebooks) gets no trace rather than having its tracking URI switched under it.
+
+Every MLflow call goes through the store's adapter (``genaiops.tracking.MlflowStore``); MLflow's trace
+exporter reads only the process-wide URI, so the tracer binds it once, when it is built.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import queue
 import random
 import re
 import threading
@@ -37,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from genaiops.settings import Settings
+from genaiops.tracking import MlflowStore, mlflow_store
+from genaiops.worker import QueueWorker
 from rag.types import Answer, ChatMessage
 
 log = logging.getLogger(__name__)
@@ -131,16 +136,17 @@ class MlflowTracer:
         queue_size: int | None = None,
         retry_after_s: float = 30.0,
         rng: Callable[[], float] = random.random,
+        store: MlflowStore | None = None,
     ) -> None:
-        from genaiops.tracking import configure_mlflow
-
         self.settings = settings
-        self.uri = configure_mlflow(settings)  # at build time, on the caller's thread, like every other side
+        self.store = store or mlflow_store(settings)
+        self.store.bind_process()  # the trace exporter reads only MLflow's process-wide URI
+        self.uri = self.store.uri
         self.sample_rate = settings.mlflow.trace_sample_rate if sample_rate is None else sample_rate
         self.retry_after_s = retry_after_s
         self._rng = rng
-        self._queue: queue.Queue[TraceRecord | FeedbackRecord] = queue.Queue(
-            maxsize=queue_size or settings.mlflow.trace_queue_size
+        self._worker: QueueWorker[TraceRecord | FeedbackRecord] = QueueWorker(
+            "rag-trace-export", self._export, queue_size=queue_size or settings.mlflow.trace_queue_size
         )
         self._trace_ids: OrderedDict[str, str] = OrderedDict()  # request id -> trace id, exported here
         self._lock = threading.Lock()
@@ -148,9 +154,6 @@ class MlflowTracer:
         self._warned_at: dict[str, float] = {}
         self._experiment_id: str | None = None
         self._probe_after = 0.0  # monotonic time before which the store is not probed again
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rag-trace-export", daemon=True)
-        self._thread.start()
 
     # -- request path ------------------------------------------------------------------------
     def record(
@@ -170,37 +173,37 @@ class MlflowTracer:
         done before, and the trace is marked ERROR with the reason.
         """
         try:
-            if self._stop.is_set() or self._rng() >= self.sample_rate:
+            if self._worker.closed or self._rng() >= self.sample_rate:
                 self._count("sampled_out")
                 return False
             item = TraceRecord(
                 answer, question, top_k, tuple(messages), prompt_source, stream, time.time_ns(), error, _SESSION.get()
             )
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._count("dropped_full")
-            self._warn("full", f"trace queue full ({self._queue.maxsize}): dropping traces until the export catches up")
-            return False
+            queued = self._worker.submit(item)
         except Exception:  # noqa: BLE001 - tracing must never cost a request its answer
             log.debug("could not queue a trace", exc_info=True)
+            return False
+        if not queued:
+            self._count("dropped_full")
+            size = self._worker.queue_size
+            self._warn("full", f"trace queue full ({size}): dropping traces until the export catches up")
             return False
         self._count("queued")
         return True
 
     def feedback(self, request_id: str, rating: str, comment: str | None = None) -> bool:
         """Queue a rating for the trace of ``request_id``; False when it was dropped (never blocks, never raises)."""
-        try:
-            if self._stop.is_set():
-                return False
-            self._queue.put_nowait(FeedbackRecord(request_id, rating, comment))
-        except queue.Full:
-            self._count("dropped_full")
-            self._warn(
-                "full", f"trace queue full ({self._queue.maxsize}): dropping feedback until the export catches up"
-            )
+        if self._worker.closed:
             return False
+        try:
+            queued = self._worker.submit(FeedbackRecord(request_id, rating, comment))
         except Exception:  # noqa: BLE001 - feedback to MLflow must never cost the user their 200
             log.debug("could not queue feedback", exc_info=True)
+            return False
+        if not queued:
+            self._count("dropped_full")
+            size = self._worker.queue_size
+            self._warn("full", f"trace queue full ({size}): dropping feedback until the export catches up")
             return False
         self._count("feedback_queued")
         return True
@@ -208,10 +211,7 @@ class MlflowTracer:
     # -- housekeeping ------------------------------------------------------------------------
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every queued record is handled and MLflow has written it (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if self._queue.unfinished_tasks:
+        if not self._worker.flush(timeout_s):
             return False
         if self.stats["exported"]:
             import mlflow
@@ -221,11 +221,7 @@ class MlflowTracer:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Export what is queued (bounded wait), then stop the thread. MLflow flushes its own queue at exit."""
-        deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self._stop.set()
-        self._thread.join(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+        self._worker.close(timeout_s)
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -238,25 +234,17 @@ class MlflowTracer:
             log.warning(message)
 
     # -- export thread -----------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def _export(self, batch: list[TraceRecord | FeedbackRecord]) -> None:
+        for item in batch:
             try:
                 self._handle(item)
             except Exception:  # noqa: BLE001 - one bad trace must not stop the exporter
                 self._count("failed")
                 request_id = item.request_id if isinstance(item, FeedbackRecord) else item.answer.request_id
                 log.warning("could not export the trace / feedback of request %s", request_id, exc_info=True)
-            finally:
-                self._queue.task_done()
 
     def _handle(self, item: TraceRecord | FeedbackRecord) -> None:
-        import mlflow
-
-        if mlflow.get_tracking_uri() != self.uri:
+        if not self.store.is_bound():
             self._count("dropped_other_store")
             self._warn("store", f"trace dropped: MLflow in this process now points at another store than {self.uri}")
             return
@@ -265,11 +253,10 @@ class MlflowTracer:
             self._count("dropped_unreachable")
             return
         if isinstance(item, FeedbackRecord):
-            self._count(
-                "feedback_logged" if attach_feedback(item, experiment_id, self._trace_id) else "feedback_no_trace"
-            )
+            attached = attach_feedback(self.store, item, experiment_id, self._trace_id)
+            self._count("feedback_logged" if attached else "feedback_no_trace")
             return
-        trace_id = export_trace(item, experiment_id)
+        trace_id = export_trace(self.store, item, experiment_id)
         self._trace_ids[item.answer.request_id] = trace_id
         while len(self._trace_ids) > REMEMBERED_TRACES:
             self._trace_ids.popitem(last=False)
@@ -282,25 +269,22 @@ class MlflowTracer:
 
             mlflow.flush_trace_async_logging()  # MLflow writes traces on its own thread: the trace must exist first
             return self._trace_ids[request_id]
-        return find_trace_id(request_id, experiment_id)
+        return find_trace_id(self.store, request_id, experiment_id)
 
     def _experiment(self) -> str | None:
         """The traces experiment id; None while the store is unreachable (probed at most every retry_after_s)."""
-        from genaiops.tracking import ensure_experiment, tracking_reachable
-
         now = time.monotonic()
-        server = self.uri.startswith(("http://", "https://"))
-        if self._experiment_id is not None and (not server or now < self._probe_after):
+        if self._experiment_id is not None and (not self.store.is_server or now < self._probe_after):
             return self._experiment_id
         if now < self._probe_after:
             return None
         self._probe_after = now + self.retry_after_s
-        if not tracking_reachable(self.settings, timeout_s=1.0):
+        if not self.store.reachable(timeout_s=1.0):
             self._warn("down", f"tracking server {self.uri} unreachable: traces dropped for {self.retry_after_s:.0f} s")
             self._experiment_id = None
             return None
         if self._experiment_id is None:
-            self._experiment_id = ensure_experiment(self.settings, self.settings.mlflow.rag_traces_experiment)
+            self._experiment_id = self.store.experiment_id(self.settings.mlflow.rag_traces_experiment)
         return self._experiment_id
 
 
@@ -308,13 +292,12 @@ def _ns(ms: float) -> int:
     return int(ms * 1_000_000)
 
 
-def export_trace(item: TraceRecord, experiment_id: str) -> str:
+def export_trace(store: MlflowStore, item: TraceRecord, experiment_id: str) -> str:
     """One MLflow trace for one answer; span boundaries come from the service's measured timings.
 
     retrieve starts with the request; grounding_check ends with it and generate ends where the
     check starts. The gap between retrieve and generate is prompt building.
     """
-    from mlflow import MlflowClient
     from mlflow.entities import SpanType
 
     a, timings = item.answer, item.answer.timings_ms
@@ -332,7 +315,7 @@ def export_trace(item: TraceRecord, experiment_id: str) -> str:
     }
     if item.error:
         attributes["error"] = item.error
-    client = MlflowClient()
+    client = store.client
     root = client.start_trace(
         "rag.ask",
         span_type=SpanType.CHAIN,
@@ -405,39 +388,31 @@ def _set_session(trace_id: str, session: str) -> None:
             trace.info.trace_metadata[TraceMetadataKey.TRACE_SESSION] = session
 
 
-def find_trace_id(request_id: str, experiment_id: str) -> str | None:
+def find_trace_id(store: MlflowStore, request_id: str, experiment_id: str) -> str | None:
     """The newest trace tagged with ``request_id`` in the traces experiment, or None."""
-    import mlflow
-
     if not _SEARCHABLE_ID.match(request_id):
         return None
-    found = mlflow.search_traces(
-        locations=[experiment_id],
-        filter_string=f"tags.request_id = '{request_id}'",
-        max_results=1,
-        order_by=["timestamp_ms DESC"],
-        return_type="list",
-        include_spans=False,
-    )
+    found = store.search_traces(experiment_id, f"tags.request_id = '{request_id}'", limit=1, include_spans=False)
     return found[0].info.trace_id if found else None
 
 
-def attach_feedback(item: FeedbackRecord, experiment_id: str, trace_id_of: Callable[[str, str], str | None]) -> bool:
+def attach_feedback(
+    store: MlflowStore, item: FeedbackRecord, experiment_id: str, trace_id_of: Callable[[str, str], str | None]
+) -> bool:
     """Log the rating as an assessment of the request's trace; False when the request has no trace."""
-    import mlflow
-    from mlflow.entities import AssessmentSource, AssessmentSourceType
+    from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
 
     trace_id = trace_id_of(item.request_id, experiment_id)
     if trace_id is None:
         return False
-    mlflow.log_feedback(
-        trace_id=trace_id,
+    feedback = Feedback(
         name=FEEDBACK_NAME,
         value=item.rating == "up",
         source=AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id="genaiops-api"),
         rationale=item.comment or None,
         metadata={"request_id": item.request_id, "rating": item.rating},
     )
+    store.tracing_client().log_assessment(trace_id, feedback)
     return True
 
 

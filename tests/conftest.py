@@ -13,31 +13,33 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests never write to a user's MLflow
+# Tests never write to a user's MLflow: genaiops.settings reads MLflow's variable once, at import (below).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 from genaiops.settings import REPO_ROOT, Settings  # noqa: E402
+from tests.settings import make_settings  # noqa: E402
 
 COURSE_DIR = REPO_ROOT / "data" / "course"
+# Fixtures that load the real model (tests/rag/conftest.py): a test using one is in the model tier, whatever
+# its own marks say, so `pytest -m "not llm"` never assembles, hashes or runs the GGUF.
+MODEL_FIXTURES = frozenset({"chat_model", "gguf_path"})
+# Fixtures that start live servers over a trained model and an ingested course (tests/ui/conftest.py): slow tier.
+LIVE_FIXTURES = frozenset({"prepared", "live_api", "bare_api"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if MODEL_FIXTURES & used:
+            item.add_marker(pytest.mark.llm)
+        if (MODEL_FIXTURES | LIVE_FIXTURES) & used:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path) -> Settings:
     """Settings whose every piece of state lives in this test's tmp dir."""
-    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, which Settings honours: clear what an
-    # earlier test left so each test gets its own store.
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    s = Settings(_env_file=None, env="test", data_dir=tmp_path / "var")  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
-
-
-@pytest.fixture(autouse=True)
-def _forget_mlflow_uri():  # type: ignore[no-untyped-def]
-    """Session fixtures built after this test must not inherit the store it exported (see ``settings``)."""
-    yield
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    return make_settings(tmp_path / "var")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 import typer
 
+from genaiops.cli import fail, settings_from
 from genaiops.settings import REPO_ROOT
 
 UI_ENTRY = REPO_ROOT / "ui" / "Home.py"
@@ -111,19 +112,16 @@ def register(app: typer.Typer) -> None:
 
         Example: `genaiops up --api-port 8000 --ui-port 8501`
         """
-        from genaiops.cli import settings_from
-
         settings = settings_from(ctx)
         host = host or settings.api.host
         api_port, ui_port = api_port or settings.api.port, ui_port or settings.ui.port
         for label, port in (("API", api_port), ("UI", ui_port)):
             if _port_busy(host, port):
-                typer.echo(f"error: port {port} ({label}) on {host} is already in use: free it or pick another port")
-                raise typer.Exit(2)
+                raise fail(f"port {port} ({label}) on {host} is already in use: free it or pick another port")
         browse = _browse_host(host)
         api_url, ui_url = f"http://{browse}:{api_port}", f"http://{browse}:{ui_port}"
         env = {**os.environ, "GENAIOPS_API_URL": api_url}  # Settings: it overrides ui.api_url
-        serve = [sys.executable, "-m", "genaiops.cli", "serve", "--host", host, "--port", str(api_port)]
+        serve = [sys.executable, "-m", "app.cli", "serve", "--host", host, "--port", str(api_port)]
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per health poll
         signal.signal(signal.SIGTERM, _on_sigterm)
         children: list[Child] = []
@@ -135,11 +133,9 @@ def register(app: typer.Typer) -> None:
             while all(c.process.poll() is None for c in children):
                 time.sleep(0.5)
             gone = next(c for c in children if c.process.poll() is not None)
-            typer.echo(f"error: the {gone.name} stopped (exit code {gone.process.returncode}); stopping the other")
-            raise typer.Exit(1)
+            raise fail(f"the {gone.name} stopped (exit code {gone.process.returncode}); stopping the other", code=1)
         except RuntimeError as exc:
-            typer.echo(f"error: {exc}")
-            raise typer.Exit(1) from exc
+            raise fail(str(exc), code=1) from exc
         except KeyboardInterrupt:
             typer.echo("stopping the API and the UI")
         finally:

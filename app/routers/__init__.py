@@ -1,4 +1,4 @@
-"""Each router module exposes ``router``; ``include_routers`` mounts those that exist.
+"""Every router of the API, mounted by ``include_routers`` in the order ``/docs`` lists them.
 
 ``CLIENT_KEY_ROUTERS`` answer users: with ``api.require_api_key`` on they need a client key (``app.auth``).
 The other routers handle theirs inside (``/conversations``, ``/v1``, ``/ask*`` read the key's
@@ -7,38 +7,29 @@ identity; ``/feedback`` declares it on its route) or are open (health, metrics) 
 
 from __future__ import annotations
 
-import importlib
+from fastapi import APIRouter, Depends, FastAPI
 
-from fastapi import Depends, FastAPI
-
+from app.auth import CLIENT_KEY_RESPONSES, require_client
+from app.routers import admin, classic, conversations, documents, health, monitoring, openai_api, prompts, rag
 from genaiops.settings import Settings
 
-ROUTER_MODULES = (
-    "health",
-    "rag",
-    "classic",
-    "monitoring",
-    "admin",
-    "prompts",
-    "conversations",
-    "documents",
-    "openai_api",
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    rag.router,
+    classic.router,
+    monitoring.router,
+    admin.router,
+    prompts.router,
+    conversations.router,
+    documents.router,
+    openai_api.router,
 )
-CLIENT_KEY_ROUTERS = ("classic",)  # /predict, /predict/schema
+CLIENT_KEY_ROUTERS: tuple[APIRouter, ...] = (classic.router,)  # /predict, /predict/schema
 
 
 def include_routers(app: FastAPI, settings: Settings) -> None:
-    for name in ROUTER_MODULES:
-        module_name = f"app.routers.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        if name in CLIENT_KEY_ROUTERS:
-            from app.auth import CLIENT_KEY_RESPONSES, require_client
-
-            app.include_router(module.router, dependencies=[Depends(require_client)], responses=CLIENT_KEY_RESPONSES)
+    for router in ROUTERS:
+        if router in CLIENT_KEY_ROUTERS:
+            app.include_router(router, dependencies=[Depends(require_client)], responses=CLIENT_KEY_RESPONSES)
         else:
-            app.include_router(module.router)
+            app.include_router(router)

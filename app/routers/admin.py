@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
-from app.deps import SettingsDep
+from app.deps import ClassicDep, RagDep, SettingsDep
 from classic_ml.api_models import ReloadResponse
 from classic_ml.serving import ModelUnavailableError
 
@@ -41,11 +41,8 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
     response_model=ReloadResponse,
     responses={401: {"description": "Missing or wrong X-API-Key"}, 503: {"description": "No model / admin off"}},
 )
-async def reload(request: Request) -> ReloadResponse:
+async def reload(request: Request, classic: ClassicDep) -> ReloadResponse:
     """Load the current champion from the registry without a restart (e.g. after `genaiops train`)."""
-    classic = getattr(request.app.state, "classic", None)
-    if classic is None:
-        raise HTTPException(status_code=503, detail=f"classic model unavailable: {request.app.state.classic_error}")
     try:
         previous, current = await run_in_threadpool(classic.reload)
     except ModelUnavailableError as exc:
@@ -68,11 +65,8 @@ class RagReloadResponse(BaseModel):
 
 
 @router.post("/reload/rag", response_model=RagReloadResponse, responses={401: {}, 503: {"description": "no RAG"}})
-async def reload_rag(request: Request) -> RagReloadResponse:
+async def reload_rag(rag: RagDep) -> RagReloadResponse:
     """Re-read the answering prompt (e.g. after `genaiops prompts promote`) and the index (after an ingest)."""
-    rag = getattr(request.app.state, "rag", None)
-    if rag is None:
-        raise HTTPException(status_code=503, detail=f"RAG service unavailable: {request.app.state.rag_error}")
     previous, current = await run_in_threadpool(rag.reload_prompt)
     chunks = await run_in_threadpool(rag.reload_index)
     return RagReloadResponse(

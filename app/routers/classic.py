@@ -49,7 +49,11 @@ router = APIRouter(tags=["classic"], lifespan=_lifespan)
     "/predict",
     response_model=PredictResponse,
     openapi_extra={"requestBody": _GENERIC_BODY},
-    responses={413: {"description": "Too many records"}, 503: {"description": "No model: run `genaiops train`"}},
+    responses={
+        413: {"description": "Too many records"},
+        422: {"description": "A record that is not JSON, lacks a field or holds an impossible value (names the field)"},
+        503: {"description": "No model: run `genaiops train`"},
+    },
 )
 async def predict(request: Request, classic: ClassicDep) -> JSONResponse:
     """Predict one record or a batch (``X-Request-ID`` is echoed as ``request_id`` when given)."""

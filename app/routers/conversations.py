@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from app.auth import CLIENT_KEY_RESPONSES, Client, ClientDep
+from app.deps import ConversationsDep, get_conversations
 from rag.conversations import new_conversation_id
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,6 @@ class ConversationPublic(BaseModel):
     turns: list[TurnPublic]
 
 
-def _store(request: Request) -> Any:
-    store = getattr(request.app.state, "conversations", None)
-    if store is None:
-        reason = getattr(request.app.state, "conversations_error", "not started")
-        raise HTTPException(503, detail=f"conversations unavailable: {reason}")
-    return store
-
-
 def _not_found(conversation_id: str) -> HTTPException:
     return HTTPException(404, detail=f"unknown conversation {conversation_id!r}")
 
@@ -71,7 +64,7 @@ def open_conversation(
     store = getattr(request.app.state, "conversations", None)
     if conversation_id is None:
         return (new_conversation_id() if store is not None else None), history
-    store = _store(request)
+    store = get_conversations(request)
     if store.get(conversation_id, client.id) is None:
         raise _not_found(conversation_id)
     return conversation_id, history or store.history(conversation_id)
@@ -91,17 +84,15 @@ def save_exchange(
 
 
 @router.get("", response_model=list[ConversationSummary], responses=_UNAVAILABLE)
-async def list_conversations(request: Request, client: ClientDep) -> list[ConversationSummary]:
+async def list_conversations(client: ClientDep, store: ConversationsDep) -> list[ConversationSummary]:
     """This client's conversations, most recently active first; ``title`` is the first question."""
-    store = _store(request)
     found = await run_in_threadpool(store.list, client.id)
     return [ConversationSummary(**vars(c)) for c in found]
 
 
 @router.get("/{conversation_id}", response_model=ConversationPublic, responses={**_NOT_FOUND, **_UNAVAILABLE})
-async def get_conversation(request: Request, client: ClientDep, conversation_id: str = ConversationId) -> Any:
+async def get_conversation(client: ClientDep, store: ConversationsDep, conversation_id: str = ConversationId) -> Any:
     """Every turn (user and assistant), oldest first."""
-    store = _store(request)
     conversation = await run_in_threadpool(store.get, conversation_id, client.id)
     if conversation is None:
         raise _not_found(conversation_id)
@@ -112,8 +103,9 @@ async def get_conversation(request: Request, client: ClientDep, conversation_id:
 
 
 @router.delete("/{conversation_id}", status_code=204, responses={**_NOT_FOUND, **_UNAVAILABLE})
-async def delete_conversation(request: Request, client: ClientDep, conversation_id: str = ConversationId) -> None:
+async def delete_conversation(
+    client: ClientDep, store: ConversationsDep, conversation_id: str = ConversationId
+) -> None:
     """Delete the conversation and its turns (the ask log keeps its rows, for monitoring)."""
-    store = _store(request)
     if not await run_in_threadpool(store.delete, conversation_id, client.id):
         raise _not_found(conversation_id)

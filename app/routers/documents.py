@@ -11,10 +11,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Path, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from app.deps import DocumentsDep, SettingsDep
 from app.routers.admin import require_admin
 from rag.documents import DocumentError
 
@@ -44,14 +45,6 @@ class UploadResponse(BaseModel):
     changed: bool = Field(description="False when the same file was already indexed: nothing was re-embedded.")
 
 
-def _library(request: Request) -> Any:
-    library = getattr(request.app.state, "documents", None)
-    if library is None:
-        reason = getattr(request.app.state, "documents_error", None) or request.app.state.rag_error
-        raise HTTPException(503, detail=f"documents unavailable: {reason}")
-    return library
-
-
 _FILENAME = re.compile(r'filename="((?:[^"\\]|\\.)*)"|filename=([^;\s]+)')
 
 
@@ -68,15 +61,17 @@ def _sent_name(file: UploadFile) -> str | None:
     status_code=201,
     response_model=UploadResponse,
     responses={
+        400: {"description": "The body is not a multipart form"},
         413: {"description": "Larger than api.max_upload_bytes"},
         415: {"description": "Not a .md, .txt or .pdf file"},
         422: {"description": "No file, a name with a path, empty, not UTF-8, a PDF without text"},
     },
 )
-async def upload_document(request: Request, file: UploadFile = File(description=".md, .txt or .pdf")) -> Any:
+async def upload_document(
+    library: DocumentsDep, settings: SettingsDep, file: UploadFile = File(description=".md, .txt or .pdf")
+) -> Any:
     """Index one file (re-uploading the same file changes nothing; a new version replaces its chunks)."""
-    library = _library(request)
-    limit = request.app.state.settings.api.max_upload_bytes
+    limit = settings.api.max_upload_bytes
     data = await file.read(limit + 1)  # one byte more than allowed is enough to refuse it
     try:
         result = await run_in_threadpool(library.add, _sent_name(file), data)
@@ -94,15 +89,13 @@ async def upload_document(request: Request, file: UploadFile = File(description=
 
 
 @router.get("", response_model=list[DocumentPublic])
-async def list_documents(request: Request) -> Any:
+async def list_documents(library: DocumentsDep) -> Any:
     """Every indexed document: chunks, size and when it was added."""
-    library = _library(request)
     return [DocumentPublic(**vars(d)) for d in await run_in_threadpool(library.list)]
 
 
 @router.delete("/{document_id}", status_code=204, responses={404: {"description": "No document with this id"}})
-async def delete_document(request: Request, document_id: str = Path(min_length=1, max_length=64)) -> None:
+async def delete_document(library: DocumentsDep, document_id: str = Path(min_length=1, max_length=64)) -> None:
     """Remove the document's chunks: it is no longer retrieved nor cited."""
-    library = _library(request)
     if await run_in_threadpool(library.remove, document_id) is None:
         raise HTTPException(404, detail=f"unknown document {document_id!r}: see GET /documents")

@@ -42,7 +42,12 @@ def _metrics(request: Request) -> Any:
     "/feedback",
     response_model=FeedbackResponse,
     dependencies=[Depends(require_client)],
-    responses={**CLIENT_KEY_RESPONSES, 404: {}, 503: {"description": "no ask log"}},
+    responses={
+        **CLIENT_KEY_RESPONSES,
+        400: {"description": "The body is not JSON"},
+        404: {"description": "Unknown request_id"},
+        503: {"description": "no ask log"},
+    },
 )
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, str]:
     """Thumbs up / down (and an optional comment) on an answer; an unknown ``request_id`` is a 404."""

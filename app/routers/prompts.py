@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
-from app.deps import SettingsDep
+from app.deps import MlflowDep, SettingsDep
 
 router = APIRouter(tags=["prompts"])
 
@@ -46,15 +46,16 @@ async def prompt_diff(
 
 @router.get("/eval/runs", responses={503: {"description": "tracking store unreachable"}})
 async def eval_runs(
-    settings: SettingsDep, limit: int = Query(50, ge=1, le=500, description="Newest runs first, at most this many.")
+    settings: SettingsDep,
+    store: MlflowDep,
+    limit: int = Query(50, ge=1, le=500, description="Newest runs first, at most this many."),
 ) -> list[dict[str, Any]]:
     """The offline RAG evaluations (experiment ``rag-eval``), newest first, with the prompt version each scored."""
     from eval.tracking import eval_runs as read_runs
-    from genaiops.tracking import store_missing, tracking_reachable
 
-    uri = settings.mlflow.tracking_uri or ""
-    if store_missing(settings):
+    state = await run_in_threadpool(store.state, 1.0)
+    if state == "empty":
         return []  # no store yet: nothing was evaluated
-    if not await run_in_threadpool(tracking_reachable, settings, 1.0):
-        raise HTTPException(503, detail=f"tracking store at {uri} unreachable: eval runs cannot be read")
+    if state == "unreachable":
+        raise HTTPException(503, detail=f"tracking store at {store.uri} unreachable: eval runs cannot be read")
     return await run_in_threadpool(read_runs, settings, limit)

@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from classic_ml.pipeline import run_training
-from tests.classic_ml.helpers import PENGUINS_CONFIG, RECORD, make_settings
+from tests.classic_ml.helpers import PENGUINS_CONFIG, RECORD
+from tests.settings import make_settings
 
 KEY = "s3cret-admin-key"
 

@@ -1,8 +1,8 @@
 """``POST /ask``, ``/ask/stream``, ``/health``, ``/ready`` and ``/feedback`` through the real app factory.
 
-Real course index (embedded Chroma), real embeddings, real llama.cpp with the Qwen GGUF (short
-answers), real classic champion (so ``/ready`` can be 200). Ollama cannot run here: it is pointed at
-a closed port and at a server that never answers, to prove a 503 naming it, quickly.
+Real course index (embedded Chroma), real embeddings, a ``FakeChatModel`` (the shapes, statuses and logs
+are the point, not the model), real classic champion (so ``/ready`` can be 200). Ollama cannot run here: it
+is pointed at a closed port and at a server that never answers, to prove a 503 naming it, quickly.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from genaiops.settings import Settings
+from prompts import load_prompt_file
+from rag.fake_llm import FakeChatModel
 from rag.grounding import citations
 from rag.ingest import ingest
+from rag.service import RagService, build_rag_service
+from rag.tracing import NullTracer
 from tests.classic_ml.helpers import trained_penguins
 from tests.net import silent_server
 from tests.rag.helpers import (
@@ -33,8 +37,10 @@ from tests.rag.helpers import (
     TOP_K,
     answer_settings,
     closed_port_url,
-    llm_cache_dir,
 )
+from tests.settings import llm_cache_dir
+
+pytestmark = pytest.mark.slow  # a trained model and an ingested course per module, Ollama timeouts
 
 EMPTY_INDEX = "index is empty: run genaiops ingest"
 SOURCE_KEYS = {"id", "source", "title", "heading", "score", "text"}
@@ -59,16 +65,22 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings
 
 
+def fake_rag(settings: Settings) -> RagService:
+    """The RAG service over ``settings``' index with a ``FakeChatModel``: these tests are about the API's
+    shapes, statuses and logs, not the model (tests/rag/test_service.py and the eval test the real one)."""
+    return build_rag_service(settings, chat_model=FakeChatModel(), tracer=NullTracer())
+
+
 @pytest.fixture(scope="module")
 def client(indexed: Settings) -> Iterator[TestClient]:
-    """The whole app (both sides, real LLM) once per module."""
-    with TestClient(create_app(indexed)) as test_client:
+    """The whole app (both sides) once per module."""
+    with TestClient(create_app(indexed, rag_service=fake_rag(indexed))) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
 def asked(client: TestClient) -> dict[str, Any]:
-    """One real ``/ask`` answer, shared by the shape and feedback tests."""
+    """One ``/ask`` answer, shared by the shape and feedback tests."""
     response = client.post("/ask", json={"question": FR_QUESTION})
     assert response.status_code == 200, response.text
     return response.json()
@@ -77,7 +89,7 @@ def asked(client: TestClient) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def empty_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = api_settings(tmp_path_factory.mktemp("ask-api-empty") / "var", tmp_path_factory)
-    with TestClient(create_app(settings, load_classic=False)) as test_client:
+    with TestClient(create_app(settings, load_classic=False, rag_service=fake_rag(settings))) as test_client:
         yield test_client
 
 
@@ -90,14 +102,12 @@ def sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-@pytest.mark.slow
-@pytest.mark.llm
 def test_ask_answers_with_the_documented_shape(asked: dict[str, Any]) -> None:
     assert set(asked) == ANSWER_KEYS | {"conversation_id"}
     assert re.fullmatch(r"[0-9a-f]{32}", asked["request_id"])
     assert asked["mode"] in {"generative", "extractive"} and asked["grounded"] is True
-    assert asked["prompt"] == {"name": "rag_answer", "version": "1"}
-    assert asked["model"] == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    assert asked["prompt"] == {"name": "rag_answer", "version": load_prompt_file("rag_answer").version}
+    assert asked["model"] == FakeChatModel().name
     assert {"retrieve", "generate", "total"} <= set(asked["timings_ms"])
     assert all(isinstance(v, float) and v >= 0 for v in asked["timings_ms"].values())
     assert asked["timings_ms"]["total"] >= asked["timings_ms"]["generate"] > 0
@@ -139,8 +149,6 @@ def test_bad_input_is_a_422_naming_the_field(
     assert error["loc"][0] == "body" and error["loc"][-1] == field and message in error["msg"]
 
 
-@pytest.mark.slow
-@pytest.mark.llm
 def test_stream_sends_tokens_then_the_ask_body(client: TestClient) -> None:
     history = [{"role": "user", "content": "Bonjour"}, {"role": "assistant", "content": "Bonjour ! [1]"}]
     with client.stream(
@@ -170,8 +178,6 @@ def test_health_and_ready(client: TestClient) -> None:
     assert body["llm"]["capacity"] >= 1 and body["llm"]["active"] == 0 and not body["llm"]["saturated"]
 
 
-@pytest.mark.slow
-@pytest.mark.llm
 def test_feedback_on_a_recorded_ask(client: TestClient, asked: dict[str, Any]) -> None:
     ask_log = client.app.state.ask_log  # type: ignore[attr-defined]
     assert ask_log is not None and ask_log.flush()

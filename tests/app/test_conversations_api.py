@@ -130,7 +130,7 @@ def test_the_conversation_id_is_the_mlflow_trace_session(
     """One conversation can be followed in MLflow: every trace of it has ``mlflow.trace.session`` = its id."""
     import mlflow
 
-    from genaiops.tracking import mlflow_client
+    from genaiops.tracking import mlflow_store
     from rag.tracing import MlflowTracer
 
     base, retriever = course_index
@@ -143,7 +143,7 @@ def test_the_conversation_id_is_the_mlflow_trace_session(
         assert client.post("/ask/stream", json=body).status_code == 200
         client.post("/ask", json={"question": "Qu'est-ce que le MLOps ?"})  # another conversation
         assert tracer.flush(timeout_s=60)
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.rag_traces_experiment)
     traces = mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
     sessions = [t.info.trace_metadata.get("mlflow.trace.session") for t in traces]
     assert len(traces) == 3 and sessions.count(conversation_id) == 2

@@ -20,7 +20,7 @@ from rag.ingest import ingest
 from rag.retrieval import build_retriever
 from rag.types import Embedder
 from tests.app.product import ADMIN_KEY, client_for, fake_service, product_settings
-from tests.rag.conftest import make_settings
+from tests.settings import make_settings
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
 ZORBLAX = (

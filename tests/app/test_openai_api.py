@@ -113,6 +113,7 @@ def test_refusals_and_errors_as_openai_clients_expect(rag_app: tuple[str, FakeCh
     assert down.value.status_code == 503
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_a_busy_model_is_a_429_with_retry_after(course_index: tuple[Settings, HybridRetriever], tmp_path: Path) -> None:
     """One slot, no queue: while a slow generation holds the model, the next question is refused at once."""
     base, retriever = course_index

@@ -15,11 +15,11 @@ from genaiops.settings import Settings
 from tests.classic_ml.helpers import (
     RECORD,
     fresh_postgres_database,
-    make_settings,
     require_postgres,
     sharing_registry,
     trained_penguins,
 )
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 MAX_BATCH = 5

@@ -14,7 +14,9 @@ from genaiops.settings import Settings
 from prompts.loader import TEMPLATES_DIR, load_prompt_file
 from prompts.registry import promote, push
 from tests.eval.helpers import log_tagged_eval_runs
+from tests.prompts.conftest import EDIT
 from tests.rag.helpers import closed_port_url
+from tests.settings import make_settings
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ def two_versions(settings: Settings, tmp_path: Path) -> None:
     shutil.copytree(TEMPLATES_DIR, folder)
     push(settings, folder)
     path = folder / "rag_answer.yaml"
-    path.write_text(path.read_text().replace("one or two short sentences", "three short sentences"))
+    path.write_text(path.read_text().replace(*EDIT))
     push(settings, folder)
     promote(settings, "rag_answer", 1, "production")
     promote(settings, "rag_answer", 2, "candidate")
@@ -60,12 +62,8 @@ def test_versions_aliases_and_diff_from_the_registry(client: TestClient, setting
     assert (body["name"], body["v1"], body["v2"]) == ("rag_answer", "1", "2")
     lines = body["diff"].splitlines()
     assert lines[:2] == ["--- rag_answer@1", "+++ rag_answer@2"]
-    assert [line for line in lines if line.startswith(("-", "+")) and line[1:2] not in "-+"] == [
-        "-1. Answer directly in one or two short sentences. Name the tools, steps, values or reasons the passages "
-        "give; never just restate the question.",
-        "+1. Answer directly in three short sentences. Name the tools, steps, values or reasons the passages give; "
-        "never just restate the question.",
-    ]
+    removed, added = [line for line in lines if line.startswith(("-", "+")) and line[1:2] not in "-+"]
+    assert removed.startswith("-") and EDIT[0] in removed and added == "+" + removed[1:].replace(*EDIT)
 
 
 def test_diff_errors_name_what_is_wrong(client: TestClient, settings: Settings, tmp_path: Path) -> None:
@@ -91,8 +89,7 @@ def test_eval_runs_newest_first_with_the_prompt_they_scored(client: TestClient, 
 
 
 def test_a_tracking_server_that_is_down_is_a_503_for_runs_and_files_for_prompts(tmp_path: Path) -> None:
-    down = Settings(_env_file=None, env="test", data_dir=tmp_path / "var", mlflow={"tracking_uri": closed_port_url()})  # type: ignore[call-arg]
-    down.ensure_dirs()
+    down = make_settings(tmp_path / "var", mlflow={"tracking_uri": closed_port_url()})
     with TestClient(create_app(down, load_rag=False, load_classic=False)) as client:
         runs = client.get("/eval/runs")
         assert runs.status_code == 503 and "unreachable" in runs.json()["detail"]

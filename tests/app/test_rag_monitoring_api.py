@@ -1,13 +1,13 @@
-"""The RAG monitor fed by real ``/ask`` traffic: real course index, real embeddings, real llama.cpp (short answers).
+"""The RAG monitor fed by ``/ask`` traffic: real course index, real embeddings, a ``FakeChatModel`` (the monitor
+reads retrieval scores, modes, grounding, feedback and question embeddings; the model's wording is not the point).
 
 Every answer of ``/ask`` and ``/ask/stream`` must land in the ask log with its signals, and the monitor
 (``GET /monitoring/rag`` and ``genaiops monitor rag``) must stay calm on a second window of in-scope
-questions and flag a window of off-topic ones. LLM calls are kept few: windows of 10 asks (the API's
-minimum), 20 in-scope questions in all; off-topic questions are refused before the LLM, so they are cheap.
+questions and flag a window of off-topic ones. Windows of 10 asks (the API's minimum).
 
 With 10 asks a window, one answer moves a rate by 0.1; the rate tolerance is therefore 0.35 (three
-answers) and the latency ratio 3 (wall time on a shared machine), where the defaults are sized for
-windows of 200. The off-topic window is still far beyond both.
+answers), where the defaults are sized for windows of 200. Latency is wall time on a shared machine: the
+latency check is never asserted here (tests/rag/test_monitoring.py checks it on logged numbers).
 """
 
 from __future__ import annotations
@@ -23,29 +23,35 @@ from typer.testing import CliRunner
 
 from app.main import create_app
 from genaiops.settings import Settings
+from rag.fake_llm import FakeChatModel
 from rag.ingest import ingest
+from rag.prompting import NOT_COVERED
+from rag.service import build_rag_service
+from rag.tracing import NullTracer
 from tests.app.test_ask_api import sse
 from tests.app.test_metrics import samples
-from tests.rag.helpers import COURSE_DIR, GOLDEN_ROWS, answer_settings, llm_cache_dir
+from tests.rag.helpers import COURSE_DIR, GOLDEN_ROWS
+from tests.settings import make_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.llm]
+pytestmark = pytest.mark.slow
 WINDOW = 10
-MONITORING = {"rag_rate_tolerance": 0.35, "rag_latency_ratio": 3.0}
-MAX_TOKENS = 24  # the monitor needs answers, not long ones: fewer tokens, less CPU
+# the latency check compares wall times of this (shared) machine: out of reach here, so no status depends on it
+MONITORING = {"rag_rate_tolerance": 0.35, "rag_latency_ratio": 1e6}
+SPEED = {"latency_p95_ms"}
 IN_SCOPE = [r["question"] for r in GOLDEN_ROWS if r["kind"] == "in_scope"][: 2 * WINDOW]
 OFF_TOPIC = [r["question"] for r in GOLDEN_ROWS if r["kind"] == "out_of_scope"][:WINDOW]
 
 
 @pytest.fixture(scope="module")
-def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings]]:
+def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Settings, FakeChatModel]]:
     """The RAG side of the app over the ingested course, no tracing, its own ask log."""
     data_dir = tmp_path_factory.mktemp("rag-monitoring-api") / "var"
-    mlflow = {"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}", "trace_sample_rate": 0.0}
-    llm = {"max_tokens": MAX_TOKENS}
-    settings = answer_settings(data_dir, llm_cache_dir(tmp_path_factory), mlflow=mlflow, monitoring=MONITORING, llm=llm)
+    settings = make_settings(data_dir, mlflow={"trace_sample_rate": 0.0}, monitoring=MONITORING)
     assert ingest(settings, COURSE_DIR, progress=False).files_indexed == 5
-    with TestClient(create_app(settings, load_classic=False)) as client:
-        yield client, settings
+    fake = FakeChatModel()
+    service = build_rag_service(settings, chat_model=fake, tracer=NullTracer())
+    with TestClient(create_app(settings, load_classic=False, rag_service=service)) as client:
+        yield client, settings, fake
 
 
 def ask(client: TestClient, question: str) -> dict[str, Any]:
@@ -70,7 +76,7 @@ def summary(client: TestClient) -> dict[str, Any]:
 
 def monitor_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``genaiops monitor rag`` in this process, on the same data dir and thresholds as the API."""
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("GENAIOPS_MLFLOW__TRACKING_URI", str(settings.mlflow.tracking_uri))
@@ -85,10 +91,10 @@ def logged(client: TestClient) -> dict[str, dict[str, Any]]:
     return {row["request_id"]: row for row in ask_log.read().to_dict("records")}
 
 
-def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic_traffic(
-    monitored: tuple[TestClient, Settings], monkeypatch: pytest.MonkeyPatch
+def test_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic_traffic(
+    monitored: tuple[TestClient, Settings, FakeChatModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client, settings = monitored
+    client, settings, fake = monitored
     assert len(IN_SCOPE) == 2 * WINDOW and len(OFF_TOPIC) == WINDOW
 
     # reference window: in-scope questions, one of them through the stream
@@ -110,7 +116,7 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
         vector = row["question_embedding"]
         assert vector is not None and vector.ndim == 1 and np.linalg.norm(vector) == pytest.approx(1, abs=1e-3)
     generated = [b for b in reference if b["mode"] == "generative"]
-    assert generated and all(b["tokens"] > 0 for b in generated)  # the real LLM answered
+    assert generated and all(b["tokens"] > 0 for b in generated)  # the (fake) model answered
     assert sum(b["mode"] == "refusal" for b in reference) <= 2
 
     waiting = monitor_cli(settings, monkeypatch)
@@ -121,7 +127,7 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
     for body in calm_bodies[:5]:
         assert client.post("/feedback", json={"request_id": body["request_id"], "rating": "up"}).status_code == 200
     calm = summary(client)
-    regressed = [c for c in calm["checks"] if c["regressed"]]
+    regressed = [c for c in calm["checks"] if c["regressed"] and c["name"] not in SPEED]
     assert calm["status"] == "ok" and not regressed, regressed
     assert [w["index"] for w in calm["windows"]] == [0, 1] and calm["windows"][1]["negative_feedback_rate"] == 0.0
     ran = {c["name"] for c in calm["checks"] if c["threshold"] is not None}
@@ -129,7 +135,8 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
     calm_cli = monitor_cli(settings, monkeypatch)
     assert calm_cli.exit_code == 0, calm_cli.output
 
-    # an off-topic window, rated down: refused before the LLM, and flagged
+    # an off-topic window, rated down: refused before the model, or by it (its "not covered"), and flagged
+    fake.queue(*[NOT_COVERED["fr"]] * WINDOW)
     off_topic = [ask(client, q) for q in OFF_TOPIC]
     assert sum(b["mode"] == "refusal" for b in off_topic) >= WINDOW - 2
     for body in off_topic[:5]:
@@ -140,9 +147,10 @@ def test_real_asks_are_logged_with_their_signals_and_the_monitor_flags_off_topic
     assert {"refusal_rate", "question_embedding_drift", "negative_feedback_rate"} <= flagged, alarm["checks"]
     assert alarm["windows"][-1]["modes"].get("refusal", 0) >= WINDOW - 2
     off_rows = logged(client)
-    floor = settings.rag.relevance_floor
+    floor, sure = settings.rag.relevance_floor, settings.rag.confident_floor
     refused_scores = [off_rows[b["request_id"]]["top_score"] for b in off_topic if b["mode"] == "refusal"]
-    assert refused_scores and all(score < floor for score in refused_scores)  # logged although below the floor
+    assert refused_scores and all(score < sure for score in refused_scores)  # refused: never surely on topic
+    assert any(score < floor for score in refused_scores)  # logged although below the floor (no model call)
     assert {"mean_top_score", "retrieval_score_ks"} <= flagged, alarm["checks"]  # the score distribution dropped
     alarm_cli = monitor_cli(settings, monkeypatch)
     assert alarm_cli.exit_code == 1, alarm_cli.output

@@ -19,6 +19,7 @@ from classic_ml.config import EstimatorSpec, TrainingConfig, load_config
 from classic_ml.pipeline import TrainingResult, run_training
 from genaiops.settings import REPO_ROOT, Settings
 from tests.conftest import in_ci
+from tests.settings import make_settings
 
 PENGUINS_CONFIG = REPO_ROOT / "classic_ml" / "configs" / "penguins.yaml"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -32,16 +33,6 @@ RECORD = {
 }
 
 _TRAINED: dict[str, tuple[Settings, TrainingResult]] = {}
-
-
-def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Test settings with all state under ``data_dir``; the MLflow store is named explicitly because
-    ``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI, which Settings would otherwise pick up."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    overrides.setdefault("mlflow", {"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"})
-    s = Settings(_env_file=None, env="test", data_dir=data_dir, **overrides)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
 
 
 def sharing_registry(registry: Settings, data_dir: Path, **overrides: object) -> Settings:

@@ -14,7 +14,8 @@ from classic_ml.pipeline import run_training
 from classic_ml.registry import load_registered
 from classic_ml.scoring import Scorer
 from classic_ml.validate import InvalidDataError
-from tests.classic_ml.helpers import REGRESSION_CONFIG, make_settings, synthetic_regression_csv, write_config
+from tests.classic_ml.helpers import REGRESSION_CONFIG, synthetic_regression_csv, write_config
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from palmerpenguins import load_penguins
 from typer.testing import CliRunner
 
-from genaiops.cli import app
+from app.cli import app
 from tests.classic_ml.helpers import REGRESSION_CONFIG, synthetic_regression_csv, write_config
 
 pytestmark = pytest.mark.slow

@@ -25,16 +25,17 @@ from classic_ml.drift import (
     current_frame,
     drift_fields,
     load_reference,
-    min_rows,
     run_drift,
     time_windows,
 )
 from classic_ml.prediction_log import PredictionLog, log_rows, make_engine
 from classic_ml.retrain import RetrainError, read_labels, retrain
 from classic_ml.serving import ClassicService, build_classic_service
+from genaiops.logs import min_window_rows
 from genaiops.settings import Settings
-from genaiops.tracking import mlflow_client
-from tests.classic_ml.helpers import RECORD, dummy_config, make_settings, sharing_registry, trained_penguins
+from genaiops.tracking import mlflow_store
+from tests.classic_ml.helpers import RECORD, dummy_config, sharing_registry, trained_penguins
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 FEATURES = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
@@ -137,7 +138,7 @@ def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: P
     assert first["report_uri"] == again["report_uri"] and first["report_uri"].startswith("runs:/")
 
     run_id = first["report_uri"].split("/")[1]
-    run = mlflow_client(settings).get_run(run_id)
+    run = mlflow_store(settings).client.get_run(run_id)
     assert run.data.tags["monitor"] == "classic-drift" and run.data.metrics["drift_detected"] == 1.0
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=first["report_uri"], dst_path=str(tmp_path), tracking_uri=settings.mlflow.tracking_uri
@@ -145,7 +146,7 @@ def test_the_html_report_is_logged_to_mlflow_once_per_window(served, tmp_path: P
     html = Path(local).read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<html") or "<!doctype html" in html.lower()[:200]
     assert "bill_length_mm" in html
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.monitoring_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.monitoring_experiment)
     assert experiment is not None
 
 
@@ -158,15 +159,18 @@ def test_windows_are_fixed_blocks_and_a_young_window_waits_for_enough_rows(tmp_p
         plog.append(log_rows("r", "m", "1", [RECORD] * n, [result] * n))
         assert plog.flush()
 
-    add(25)
-    assert count_windows(engine, "classic_predictions", 20, 12) == [] or min_rows(20) <= 25
+    add(25)  # one full window; the 5 rows after it are fewer than min_window_rows(20) = 10: not shown yet
+    assert min_window_rows(20) == 10
+    assert [(w.index, len(w.rows), w.full) for w in count_windows(engine, "classic_predictions", 20, 12)] == [
+        (0, 20, True)
+    ]
     add(35)  # 60 rows: three full windows of 20
     assert [(w.index, len(w.rows), w.full) for w in count_windows(engine, "classic_predictions", 20, 12)] == [
         (0, 20, True), (1, 20, True), (2, 20, True)
     ]  # fmt: skip
     add(5)  # a fourth window of 5 rows is too young to test
     assert len(count_windows(engine, "classic_predictions", 20, 12)) == 3
-    add(5)  # 10 rows = min_rows(20): shown, marked partial
+    add(5)  # 10 rows = min_window_rows(20): shown, marked partial
     windows = count_windows(engine, "classic_predictions", 20, 2)
     assert [(w.index, len(w.rows), w.full) for w in windows] == [(2, 20, True), (3, 10, False)]
     plog.close()
@@ -238,7 +242,7 @@ def test_retrain_only_on_drift_and_never_promotes_blindly(tmp_path_factory: pyte
     registration = outcome.training.registration
     assert registration.version != first.version
     assert registration.decision.promoted is False and registration.decision.champion_version == first.version
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     assert str(client.get_model_version_by_alias("classic-model", "champion").version) == first.version
     assert str(client.get_model_version_by_alias("classic-model", "challenger").version) == registration.version
     assert "kept as challenger" in outcome.reason
@@ -249,7 +253,7 @@ def run_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, *args: str):  #
     """``genaiops ARGS`` in this process, with the environment that rebuilds ``settings``."""
     from typer.testing import CliRunner
 
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))

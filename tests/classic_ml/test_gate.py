@@ -10,7 +10,8 @@ from mlflow import MlflowClient
 from classic_ml.config import load_config
 from classic_ml.pipeline import run_training
 from classic_ml.register import decide
-from tests.classic_ml.helpers import PENGUINS_CONFIG, dummy_config, make_settings
+from tests.classic_ml.helpers import PENGUINS_CONFIG, dummy_config
+from tests.settings import make_settings
 
 
 def test_decide_needs_a_strict_gain_of_at_least_the_margin() -> None:

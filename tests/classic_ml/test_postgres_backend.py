@@ -11,11 +11,11 @@ from classic_ml.registry import load_for_serving
 from tests.classic_ml.helpers import (
     REGRESSION_CONFIG,
     fresh_postgres_database,
-    make_settings,
     require_postgres,
     synthetic_regression_csv,
     write_config,
 )
+from tests.settings import make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

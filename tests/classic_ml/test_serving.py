@@ -11,7 +11,8 @@ import pytest
 
 from classic_ml.registry import local_champion_dir
 from classic_ml.serving import ModelUnavailableError, build_classic_service
-from tests.classic_ml.helpers import RECORD, make_settings, sharing_registry
+from tests.classic_ml.helpers import RECORD, sharing_registry
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 

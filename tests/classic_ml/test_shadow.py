@@ -24,9 +24,10 @@ from classic_ml.pipeline import run_training
 from classic_ml.serving import build_classic_service
 from classic_ml.shadow import ShadowScorer, read_shadow
 from genaiops.settings import Settings
-from genaiops.tracking import mlflow_client
-from tests.classic_ml.helpers import PENGUINS_CONFIG, make_settings, shadow_registry, sharing_registry
+from genaiops.tracking import mlflow_store
+from tests.classic_ml.helpers import PENGUINS_CONFIG, shadow_registry, sharing_registry
 from tests.classic_ml.test_drift import records, reference_sample
+from tests.settings import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings, challenger = shadow_registry(tmp_path_factory)
     decision = challenger.registration.decision
     assert decision.promoted and decision.deferred and "kept as challenger" in decision.verdict
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     assert str(client.get_model_version_by_alias("classic-model", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("classic-model", "challenger").version) == "2"
     return settings
@@ -76,7 +77,7 @@ def test_the_challenger_scores_the_same_traffic_and_its_agreement_is_reported(
 
 
 def test_monitor_classic_prints_the_shadow(registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     settings = served_settings(registry, tmp_path / "var")
     with TestClient(create_app(settings, load_rag=False)) as client:
@@ -141,12 +142,12 @@ def _passing_eval_run(settings: Settings) -> str:
     import json
 
     from eval.release import prompt_digest
-    from genaiops.tracking import ensure_experiment
     from prompts import load_prompt_file
 
     prompt = load_prompt_file("rag_answer")
-    client = mlflow_client(settings)
-    run = client.create_run(ensure_experiment(settings, settings.mlflow.rag_eval_experiment))
+    store = mlflow_store(settings)
+    client = store.client
+    run = client.create_run(store.experiment_id(settings.mlflow.rag_eval_experiment))
     params = {"prompt_name": "rag_answer", "prompt_version": prompt.version, "prompt_source": "file",
               "prompt_digest": prompt_digest(prompt)}  # fmt: skip
     for key, value in params.items():
@@ -160,7 +161,7 @@ def _passing_eval_run(settings: Settings) -> str:
 def test_release_promote_with_classic_can_require_agreement_or_a_labelled_accuracy_gain(
     registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     settings = served_settings(registry, tmp_path / "var", classic={"shadow_min_rows": 20})
     sample = reference_sample(seed=8, rows=40)
@@ -178,7 +179,7 @@ def test_release_promote_with_classic_can_require_agreement_or_a_labelled_accura
            "GENAIOPS_MLFLOW__ARTIFACT_LOCATION": settings.mlflow.artifact_location or ""}  # fmt: skip
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    aliases = mlflow_client(settings)
+    aliases = mlflow_store(settings).client
     try:
         agree = CliRunner().invoke(app, ["release", "promote", "--run-id", run_id, "--with-classic",
                                          "--min-agreement", "0.9"])  # fmt: skip

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from classic_ml.candidate import Candidate
 from classic_ml.config import load_config
 from classic_ml.data import load_dataset, split_holdout
 from classic_ml.evaluate import evaluate
 from classic_ml.preprocess import build_preprocessor, feature_frame
-from classic_ml.register import Candidate, register
+from classic_ml.register import register
 from classic_ml.schema import contract_schema, detect_task, feature_kinds, infer_schema
 from classic_ml.train import train
 from classic_ml.validate import drop_invalid, validate

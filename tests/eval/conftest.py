@@ -8,7 +8,8 @@ import pytest
 
 from genaiops.settings import Settings
 from tests.rag.conftest import course_index, embedder  # noqa: F401 - session fixtures shared with tests/rag
-from tests.rag.helpers import MAX_TOKENS, llm_cache_dir
+from tests.rag.helpers import MAX_TOKENS
+from tests.settings import llm_cache_dir
 
 
 @pytest.fixture(scope="module")

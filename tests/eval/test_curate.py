@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from eval.curate import curate, normalise
@@ -55,7 +56,7 @@ def test_thumbs_down_and_low_grounding_become_candidates_once(settings: Settings
 
 
 def test_cli_reports_what_it_added(settings: Settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from genaiops.cli import app
+    from app.cli import app
 
     log = build_ask_log(settings)
     answer = make_answer("extractive")
@@ -69,6 +70,7 @@ def test_cli_reports_what_it_added(settings: Settings, tmp_path: Path, monkeypat
     assert json.loads(out.read_text(encoding="utf-8"))["review"]["request_ids"] == [answer.request_id]
 
 
+@pytest.mark.slow  # real MLflow trace export
 def test_thumbs_down_traces_in_mlflow_become_candidates_too(settings: Settings, tmp_path: Path) -> None:
     """Feedback that reached MLflow (another replica, an older ask log) is curated from the traces' assessments."""
     from rag.tracing import MlflowTracer

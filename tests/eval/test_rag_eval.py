@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from genaiops.settings import Settings
-from genaiops.tracking import mlflow_client
+from genaiops.tracking import mlflow_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 
@@ -65,7 +65,7 @@ PIRATE = (
 
 
 def cli(*args: str) -> Any:
-    from genaiops.cli import app
+    from app.cli import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -77,7 +77,7 @@ def eval_rag(*args: str) -> dict[str, Any]:
 
 
 def production_version(settings: Settings) -> str:
-    return str(mlflow_client(settings).get_prompt_version_by_alias("rag_answer", "production").version)
+    return str(mlflow_store(settings).client.get_prompt_version_by_alias("rag_answer", "production").version)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +93,10 @@ def test_eval_rag_logs_one_run_with_the_release_its_scores_and_a_table(
 
     import mlflow
 
-    from genaiops.tracking import configure_mlflow
-
     assert os.environ["RAGAS_DO_NOT_TRACK"] == "true"
     assert not [k for k, v in default_run["metrics"].items() if math.isnan(v)]
     assert set(default_run["nan_counts"].values()) == {0}
-    configure_mlflow(eval_env)
-    client = mlflow_client(eval_env)
+    client = mlflow_store(eval_env).client
     run = client.get_run(default_run["run_id"])
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == "rag-eval"
@@ -161,7 +158,7 @@ def test_the_gate_passes_the_default_release_and_fails_a_degraded_one(
     assert "top_k" in failed.output and "prompt_digest" in failed.output  # what changed, shown next to the scores
 
     # no run tagged any more: the committed-style baseline file is the reference
-    mlflow_client(eval_env).set_tag(baseline_id, "baseline", "retired")
+    mlflow_store(eval_env).client.set_tag(baseline_id, "baseline", "retired")
     assert cli("eval", "gate").exit_code == 1
     from_file = cli("eval", "gate", "--run-id", again["run_id"])
     assert from_file.exit_code == 0 and "baseline.json" in from_file.output, from_file.output
@@ -199,6 +196,6 @@ def test_report_shows_both_sides_and_release_promote_can_take_the_classic_champi
 
 
 def _runs(settings: Settings) -> list[Any]:
-    client = mlflow_client(settings)
+    client = mlflow_store(settings).client
     experiment = client.get_experiment_by_name(settings.mlflow.rag_eval_experiment)
     return client.search_runs([experiment.experiment_id])

@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import pytest
 
 from eval.release import prompt_digest, release_prompt_version
-from genaiops.settings import Settings
 from prompts.loader import load_prompt_file
 from prompts.registry import push
+from tests.settings import make_settings
 
 
 def test_a_registry_release_is_read_from_the_configured_store(tmp_path: Path) -> None:
     """A fresh `genaiops release promote` process has set no MLflow URI yet: the version must still be
     looked up in the settings' registry, not in MLflow's default store (here: some other store)."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    settings = Settings(_env_file=None, data_dir=tmp_path / "var", mlflow={"tracking_uri": store})  # type: ignore[call-arg]
-    settings.ensure_dirs()
+    settings = make_settings(tmp_path / "var", mlflow={"tracking_uri": store})
     [pushed] = [r for r in push(settings) if r.name == "rag_answer"]
     params = {
         "prompt_name": "rag_answer",
@@ -26,8 +24,6 @@ def test_a_registry_release_is_read_from_the_configured_store(tmp_path: Path) ->
         "prompt_version": str(pushed.version),
         "prompt_digest": prompt_digest(load_prompt_file("rag_answer")),
     }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
-        mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
-        assert release_prompt_version(settings, params) == ("rag_answer", int(pushed.version))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")  # what some other code in the process did
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    assert release_prompt_version(settings, params) == ("rag_answer", int(pushed.version))

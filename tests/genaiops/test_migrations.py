@@ -19,14 +19,13 @@ from genaiops.settings import Settings
 from rag.ask_log import AskLog, ask_table, read_asks
 from tests.classic_ml.helpers import fresh_postgres_database, require_postgres
 from tests.rag.test_ask_log import make_answer
+from tests.settings import make_settings
 
 NEW_TABLES = {"conversations", "conversation_turns", "api_keys", "documents"}
 
 
 def settings_on(tmp_path: Path, url: str | None = None) -> Settings:
-    s = Settings(_env_file=None, env="test", data_dir=tmp_path / "var", database_url=url)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
+    return make_settings(tmp_path / "var", database_url=url)
 
 
 def old_schema(engine: sa.Engine) -> None:
@@ -141,7 +140,7 @@ def test_downgrade_to_the_baseline_keeps_the_logs(tmp_path: Path) -> None:
 
 
 def test_db_and_keys_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("GENAIOPS_DATABASE_URL", raising=False)
@@ -179,7 +178,7 @@ def test_db_and_keys_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_db_upgrade_on_an_unreachable_database_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("GENAIOPS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
@@ -188,7 +187,7 @@ def test_db_upgrade_on_an_unreachable_database_is_one_line(tmp_path: Path, monke
 
 
 def test_keys_create_exist_ok_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("GENAIOPS_DATABASE_URL", raising=False)

@@ -15,7 +15,7 @@ import pytest
 
 from genaiops.settings import Settings, get_settings
 from tests.integration.servers import ServerProcess, chroma_server, mlflow_server
-from tests.rag.helpers import llm_cache_dir
+from tests.settings import llm_cache_dir
 
 MAX_TOKENS = 32  # a sentence with a citation; the budget of this module is minutes on 2 shared cores
 TOP_K = 2

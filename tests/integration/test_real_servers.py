@@ -33,7 +33,7 @@ COURSE_FILES = 5
 
 def cli(*args: str) -> str:
     """``genaiops ARGS`` in this process (its settings come from the environment of ``stack_env``)."""
-    from genaiops.cli import app
+    from app.cli import app
 
     result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, f"genaiops {' '.join(args)} exited {result.exit_code}:\n{result.output}"

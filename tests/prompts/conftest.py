@@ -9,6 +9,9 @@ import pytest
 
 from prompts.loader import TEMPLATES_DIR
 
+# A wording change of the committed prompt: tests register it as a new version.
+EDIT = ("in one or two short sentences", "in at most three short sentences")
+
 
 @pytest.fixture
 def templates(tmp_path: Path) -> Path:

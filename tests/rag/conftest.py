@@ -13,15 +13,9 @@ from rag.embeddings import build_embedder
 from rag.ingest import ingest
 from rag.retrieval import HybridRetriever, build_retriever
 from rag.types import ChatModel, Embedder
+from tests.settings import make_settings
 
 COURSE_DIR = REPO_ROOT / "data" / "course"
-
-
-def make_settings(data_dir: Path) -> Settings:
-    """Test settings with all state under ``data_dir`` (same shape as the ``settings`` fixture)."""
-    s = Settings(_env_file=None, env="test", data_dir=data_dir)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +76,8 @@ def counting(embedder: Embedder):  # type: ignore[no-untyped-def]
 def gguf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packaged GGUF, assembled and SHA-256-verified once into the session's shared model cache."""
     from rag.llm_weights import model_path
-    from tests.rag.helpers import answer_settings, llm_cache_dir
+    from tests.rag.helpers import answer_settings
+    from tests.settings import llm_cache_dir
 
     return model_path(answer_settings(tmp_path_factory.mktemp("weights") / "var", llm_cache_dir(tmp_path_factory)))
 
@@ -91,7 +86,8 @@ def gguf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chat_model(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> Iterator[ChatModel]:
     """The real Qwen GGUF through llama.cpp, loaded once per session (short ``max_tokens``)."""
     from rag.llm import build_chat_model
-    from tests.rag.helpers import answer_settings, llm_cache_dir
+    from tests.rag.helpers import answer_settings
+    from tests.settings import llm_cache_dir
 
     model = build_chat_model(answer_settings(tmp_path_factory.mktemp("llm") / "var", llm_cache_dir(tmp_path_factory)))
     yield model

@@ -7,10 +7,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from genaiops.settings import REPO_ROOT, Settings
 from rag.types import Chunk, ScoredChunk
+from tests.settings import make_settings
 
 MAX_TOKENS = 40  # a sentence or two with a citation; short enough for 2 shared cores
 TOP_K = 2  # prompt evaluation dominates an answer's time on CPU: few passages
@@ -29,17 +28,6 @@ ANSWER_KEYS = {
 }  # fmt: skip
 
 
-def llm_cache_dir(factory: pytest.TempPathFactory) -> Path:
-    """The one model cache of this test session: the 491 MB GGUF is assembled and hashed once.
-
-    A fixed folder under the session's base temp dir, so every test module (and a CLI subprocess)
-    that asks for it gets the same verified file.
-    """
-    path = factory.getbasetemp() / "llm-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
 # The model tier of the tests checks the runtime and guard contracts (streams, slots, refusals, citations)
 # with the fast 0.5B model; what the default 1.5B answers is measured by the eval gate (`make eval-gate`).
 TEST_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
@@ -49,10 +37,7 @@ def answer_settings(data_dir: Path, llm_cache: Path, **overrides: Any) -> Settin
     """Test settings with all state under ``data_dir``, the shared GGUF cache, the test model and short answers."""
     llm = {"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS, "model": TEST_MODEL, **overrides.pop("llm", {})}
     rag = {"top_k": TOP_K, **overrides.pop("rag", {})}
-    overrides.setdefault("mlflow", {"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"})
-    s = Settings(_env_file=None, env="test", data_dir=data_dir, llm=llm, rag=rag, **overrides)  # type: ignore[call-arg]
-    s.ensure_dirs()
-    return s
+    return make_settings(data_dir, llm=llm, rag=rag, **overrides)
 
 
 def passage(text: str, heading: str = "", source: str = "cours.md", index: int = 0, score: float = 0.6) -> ScoredChunk:

@@ -74,6 +74,7 @@ def test_the_candidate_is_loaded_only_with_a_share_and_the_alias(tmp_path: Path)
     assert build_selector(settings, "rag_answer").candidate is None
 
 
+@pytest.mark.slow  # a registry and many answers
 def test_the_service_answers_a_share_with_the_candidates_words(
     tmp_path: Path, course_index: tuple[Settings, HybridRetriever]
 ) -> None:
@@ -148,7 +149,7 @@ def test_thumbs_down_alone_make_a_candidate_worse(settings: Settings) -> None:
 
 
 def test_monitoring_api_and_cli_show_the_split_and_the_verdict(settings: Settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)
@@ -167,17 +168,15 @@ def test_monitoring_api_and_cli_show_the_split_and_the_verdict(settings: Setting
 
 def _passing_eval_run(settings: Settings, version: int) -> str:
     """A rag-eval run of ``rag_answer@version`` scoring exactly the committed baseline: the offline gate passes."""
-    import mlflow
-
     from eval.release import prompt_digest
-    from genaiops.tracking import configure_mlflow, ensure_experiment, mlflow_client
-    from prompts.registry import from_registered
+    from genaiops.tracking import mlflow_store
+    from prompts.registry import load_version
 
-    configure_mlflow(settings)
-    registered = from_registered(mlflow.genai.load_prompt("rag_answer", version=version), "rag_answer")
+    registered = load_version(settings, "rag_answer", version)
     baseline = json.loads(settings.eval.baseline_path.read_text(encoding="utf-8"))["metrics"]
-    client = mlflow_client(settings)
-    run = client.create_run(ensure_experiment(settings, settings.mlflow.rag_eval_experiment))
+    store = mlflow_store(settings)
+    client = store.client
+    run = client.create_run(store.experiment_id(settings.mlflow.rag_eval_experiment))
     params = {"prompt_name": "rag_answer", "prompt_version": str(version), "prompt_source": "registry",
               "prompt_digest": prompt_digest(registered)}  # fmt: skip
     for key, value in params.items():
@@ -200,7 +199,7 @@ def _production_version(settings: Settings) -> str:
 def test_release_promote_never_ships_a_candidate_worse_on_live_traffic(
     settings: Settings, tmp_path: Path, monkeypatch: Any, candidate_refusals: int, promoted: bool
 ) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)
@@ -220,7 +219,7 @@ def test_release_promote_never_ships_a_candidate_worse_on_live_traffic(
 
 
 def test_release_promote_can_require_live_traffic(settings: Settings, tmp_path: Path, monkeypatch: Any) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     register_candidate(settings, tmp_path)
     _traffic(settings, "1", 40, 4)

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from genaiops.cli import app
+from app.cli import app
+from prompts import load_prompt_file
 from rag.prompting import NOT_COVERED
 from tests.rag.helpers import (
     ANSWER_KEYS,
@@ -24,8 +25,8 @@ from tests.rag.helpers import (
     TEST_MODEL,
     TOP_K,
     closed_port_url,
-    llm_cache_dir,
 )
+from tests.settings import llm_cache_dir
 
 
 def env_for(data_dir: Path, llm_cache: Path, **extra: str) -> dict[str, str]:
@@ -84,16 +85,18 @@ def test_ask_json_prints_the_ask_body(ingested: tuple[dict[str, str], Result]) -
     assert set(body) == ANSWER_KEYS
     assert body["mode"] in {"generative", "extractive"} and body["grounded"] is True
     assert 1 <= len(body["sources"]) <= TOP_K and any(s["source"] == FR_SOURCE for s in body["sources"])
-    assert body["prompt"] == {"name": "rag_answer", "version": "2"}
+    assert body["prompt"] == {"name": "rag_answer", "version": load_prompt_file("rag_answer").version}
 
 
+@pytest.mark.slow
+@pytest.mark.llm  # the command builds the real service, model included, even for a refusal
 def test_ask_prints_the_answer_and_how_it_was_made(ingested: tuple[dict[str, str], Result]) -> None:
     env, _ = ingested
     result = run(["ask", OUT_OF_SCOPE], env)
     assert result.exit_code == 0, result.output
     first, _, status = result.stdout.strip().partition("\n\n")
     assert first == NOT_COVERED["fr"]
-    assert status.startswith(f"[refusal, grounded=False, {TEST_MODEL}, rag_answer@2, ")
+    assert status.startswith(f"[refusal, grounded=False, {TEST_MODEL}, {load_prompt_file('rag_answer').ref}, ")
 
 
 @pytest.mark.parametrize(
@@ -113,6 +116,8 @@ def test_a_bad_question_is_refused_before_any_model_load(tmp_path: Path) -> None
     assert_user_error(run(["ask", "   "], env), "question must not be empty")
 
 
+@pytest.mark.slow
+@pytest.mark.llm  # the model is loaded before the index is found empty
 def test_ask_before_ingest_says_what_to_run(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     env = env_for(tmp_path / "var", llm_cache_dir(tmp_path_factory))
     assert_user_error(run(["ask", FR_QUESTION, "--json"], env), "index is empty: run genaiops ingest")

@@ -308,7 +308,7 @@ def test_a_killed_process_leaves_a_readable_store(settings: Settings, embedder: 
 
 
 def test_cli_ingest_prints_json_and_table(tmp_path: Path, embedder: Embedder) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     root = _corpus(tmp_path / "corpus", {"a.md": DOC_A, "bad.txt": ""})
     env = {"GENAIOPS_DATA_DIR": str(tmp_path / "var"), "GENAIOPS_ENV": "test"}
@@ -321,13 +321,13 @@ def test_cli_ingest_prints_json_and_table(tmp_path: Path, embedder: Embedder) ->
 
 
 def test_cli_ingest_bad_path_is_one_line_exit_2(tmp_path: Path) -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     result = CliRunner().invoke(app, ["ingest", str(tmp_path / "nope")], env={"GENAIOPS_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
 
 
 def test_help_has_an_example() -> None:
-    from genaiops.cli import app
+    from app.cli import app
 
     assert "genaiops ingest data/course" in CliRunner().invoke(app, ["ingest", "--help"]).stdout

@@ -17,7 +17,8 @@ import pytest
 from genaiops.settings import Settings
 from rag.llama_server import LlamaServerChatModel, build_llama_server, find_binary, server_args
 from rag.types import LlmUnavailableError
-from tests.rag.helpers import answer_settings, llm_cache_dir
+from tests.rag.helpers import answer_settings
+from tests.settings import llm_cache_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 QUESTION = [("system", "Réponds en une phrase."), ("user", "Qu'est-ce que le MLOps ?")]

@@ -144,7 +144,7 @@ def test_eval_history_comes_from_mlflow_oldest_first(settings: Settings) -> None
 def test_monitor_rag_command_exits_1_on_a_regression(settings: Settings, traffic, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from genaiops.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("GENAIOPS_DATA_DIR", str(settings.data_dir))
     log = build_ask_log(settings)

@@ -149,6 +149,7 @@ def test_ollama_down_is_a_quick_503_naming_the_backend(course_index, tmp_path: P
     assert ready.status_code == 503 and "unreachable" in ready.json()["checks"]["rag"]
 
 
+@pytest.mark.slow  # waits for a timeout on purpose
 def test_ollama_hanging_is_a_503_within_the_timeout(course_index, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with SilentServer() as silent, api(ollama_settings(course_index[0], tmp_path, silent.url)) as client:
         ask, ask_s = _timed(client, "/ask")

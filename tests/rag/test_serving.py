@@ -113,6 +113,7 @@ def slow(course_index: tuple[Settings, HybridRetriever]) -> Iterator[tuple[Answe
     scheduler.close()
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_one_generation_at_a_time_and_a_quick_429_beyond_the_queue(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, fake = slow
 
@@ -128,6 +129,7 @@ def test_one_generation_at_a_time_and_a_quick_429_beyond_the_queue(slow) -> None
     assert scheduler.stats()["active"] == 0 and scheduler.stats()["waiting"] == 0
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_a_stream_whose_client_leaves_stops_at_the_next_token(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, fake = slow
 
@@ -142,6 +144,7 @@ def test_a_stream_whose_client_leaves_stops_at_the_next_token(slow) -> None:  # 
     assert scheduler.stats()["active"] == 0
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_a_non_streaming_client_that_leaves_frees_the_model(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, fake = slow
 
@@ -161,6 +164,7 @@ def test_a_non_streaming_client_that_leaves_frees_the_model(slow) -> None:  # ty
     assert scheduler.stats()["active"] == 0
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_drain_ends_a_running_stream_with_an_error_event(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, _ = slow
 
@@ -177,6 +181,7 @@ def test_drain_ends_a_running_stream_with_an_error_event(slow) -> None:  # type:
         run(scheduler.ask(QUESTION))
 
 
+@pytest.mark.slow  # generations held on purpose
 def test_refusals_need_no_slot(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, fake = slow
     body = run(scheduler.ask("Donne-moi une recette de crêpes"))

@@ -10,11 +10,15 @@ import pytest
 
 from genaiops.settings import Settings
 from prompts import load_prompt
+from rag.fake_llm import FakeChatModel
 from rag.retrieval import HybridRetriever
 from rag.service import RagService
 from rag.tracing import MlflowTracer
-from rag.types import Answer, ChatModel
-from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, llm_cache_dir, passage
+from rag.types import Answer
+from tests.rag.helpers import FR_QUESTION, OUT_OF_SCOPE, answer_settings, closed_port_url, passage
+from tests.settings import llm_cache_dir
+
+pytestmark = pytest.mark.slow  # real MLflow trace export
 
 
 def make_answer(request_id: str = "r1") -> Answer:
@@ -36,9 +40,9 @@ def make_answer(request_id: str = "r1") -> Answer:
 def traces(settings: Settings) -> list[Any]:
     import mlflow
 
-    from genaiops.tracking import mlflow_client
+    from genaiops.tracking import mlflow_store
 
-    experiment = mlflow_client(settings).get_experiment_by_name(settings.mlflow.rag_traces_experiment)
+    experiment = mlflow_store(settings).client.get_experiment_by_name(settings.mlflow.rag_traces_experiment)
     if experiment is None:
         return []
     return mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
@@ -123,15 +127,13 @@ def test_a_process_pointed_at_another_store_gets_no_trace_rather_than_a_switched
 
 
 @pytest.mark.slow
-@pytest.mark.llm
 def test_the_service_traces_generative_answers_refusals_and_streams(
-    tmp_path_factory: pytest.TempPathFactory,
-    course_index: tuple[Settings, HybridRetriever],
-    chat_model: ChatModel,
+    tmp_path_factory: pytest.TempPathFactory, course_index: tuple[Settings, HybridRetriever]
 ) -> None:
+    """Answered by a ``FakeChatModel``: the traces are the point, not the model's words."""
     settings = answer_settings(tmp_path_factory.mktemp("traced") / "var", llm_cache_dir(tmp_path_factory))
     tracer = MlflowTracer(settings)
-    service = RagService(settings, course_index[1], chat_model, load_prompt("rag_answer", settings), tracer)
+    service = RagService(settings, course_index[1], FakeChatModel(), load_prompt("rag_answer", settings), tracer)
     answered = service.ask(FR_QUESTION)
     refused = service.ask(OUT_OF_SCOPE)
     done = [e for e in service.stream(FR_QUESTION, top_k=1) if e["event"] == "done"][0]["data"]

@@ -1,7 +1,8 @@
-"""UI fixtures: a real API (``create_app``) served by uvicorn on a free port, over a real index and model.
+"""UI fixtures: a real API (``create_app``) served by uvicorn on a free port, over a real index, with a fake model.
 
 ``prepared`` ingests the course and trains the classic model once per session (real Chroma, real
-MLflow, real llama.cpp weights, all under a session tmp dir). ``live_api`` serves the full app in a
+MLflow, under a session tmp dir; the GGUF from the session's one model cache, ``llm_cache_dir``, so the
+491 MB model is assembled and hashed once per session, not again for the UI). ``live_api`` serves the full app in a
 background thread; ``bare_api`` serves the same app with neither side loaded (503s), cheap to start.
 ``dead_url`` is a port nothing listens on (``silent_url``, a port that never answers, is in tests/conftest.py).
 """
@@ -13,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from genaiops.settings import Settings
-from tests.ui.helpers import LiveApi, ServerThread, free_port, make_settings, sides_available
+from tests.settings import llm_cache_dir
+from tests.ui.helpers import LiveApi, ServerThread, free_port, sides_available, ui_settings
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +26,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     from classic_ml.pipeline import run_training
     from rag.ingest import ingest
 
-    settings = make_settings(tmp_path_factory.mktemp("ui") / "var", tmp_path_factory.mktemp("llm"))
+    settings = ui_settings(tmp_path_factory.mktemp("ui") / "var", llm_cache_dir(tmp_path_factory))
     report = ingest(settings, progress=False)
     assert report.files_indexed > 0, report
     result = run_training(settings)
@@ -34,9 +36,13 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def live_api(prepared: Settings) -> Iterator[LiveApi]:
+    """The full app over the prepared data dir; the RAG answers with a ``FakeChatModel``: the pages are the
+    point here, not the model (the browser test, tests/ui/test_e2e_browser.py, runs the real one)."""
     from app.main import create_app
+    from rag.fake_llm import FakeChatModel
+    from rag.service import build_rag_service
 
-    app = create_app(prepared)
+    app = create_app(prepared, rag_service=build_rag_service(prepared, chat_model=FakeChatModel()))
     port = free_port()
     server = ServerThread(app, port)
     server.start()
@@ -51,7 +57,7 @@ def bare_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     """The real app with no side loaded: every RAG/classic route answers 503 with the reason."""
     from app.main import create_app
 
-    settings = make_settings(tmp_path_factory.mktemp("bare") / "var", tmp_path_factory.mktemp("bare_llm"))
+    settings = ui_settings(tmp_path_factory.mktemp("bare") / "var", llm_cache_dir(tmp_path_factory))
     app = create_app(settings, load_rag=False, load_classic=False)
     port = free_port()
     server = ServerThread(app, port)

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from genaiops.settings import REPO_ROOT, Settings
+from tests.settings import make_settings
 
 UI_DIR = REPO_ROOT / "ui"
 PAGES = {
@@ -64,19 +65,14 @@ class ServerThread:
         self.thread.join(timeout=30)
 
 
-def make_settings(data_dir: Path, llm_cache: Path) -> Settings:
-    s = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        env="test",
-        data_dir=data_dir,
-        # explicit: mlflow.set_tracking_uri() in an earlier step exports MLFLOW_TRACKING_URI, which Settings honours
-        mlflow={"tracking_uri": f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"},
+def ui_settings(data_dir: Path, llm_cache: Path) -> Settings:
+    """The UI tests' settings: short answers and small batches, the session's GGUF cache."""
+    return make_settings(
+        data_dir,
         llm={"model_cache_dir": llm_cache, "max_tokens": MAX_TOKENS},
         rag={"top_k": TOP_K},
         classic={"max_batch": MAX_BATCH},
     )
-    s.ensure_dirs()
-    return s
 
 
 CANDIDATE_EDIT = ("in one or two short sentences", "in at most three short sentences")
@@ -105,7 +101,7 @@ def evaluate_prompt_versions(settings: Settings) -> None:
     """A real (short) ``genaiops eval rag`` of the production and the candidate prompt, logged to MLflow."""
     from eval.rag_eval import run_rag_eval
     from eval.tracking import log_eval_run
-    from prompts.loader import load_prompt
+    from prompts import load_prompt
     from rag.service import build_rag_service
     from rag.tracing import NullTracer
 

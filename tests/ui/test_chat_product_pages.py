@@ -15,9 +15,11 @@ from rag.embeddings import build_embedder
 from rag.ingest import ingest
 from rag.retrieval import build_retriever
 from tests.app.product import ADMIN_KEY, create_key, fake_service, product_settings, served
-from tests.rag.conftest import make_settings
+from tests.settings import make_settings
 from tests.ui.helpers import PAGES
 from ui.chat import conversation_label, messages_from_turns
+
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs against a live server
 
 CORPUS = {
     "drift.md": "# Drift\n\nLe drift des données se surveille en production avec des tests statistiques "

@@ -6,7 +6,7 @@ import socket
 
 from typer.testing import CliRunner
 
-from genaiops.cli import app
+from app.cli import app
 from tests.ui.helpers import free_port
 from ui.cli import UI_ENTRY, streamlit_command
 

@@ -1,5 +1,5 @@
-"""Every page run by Streamlit's AppTest against a live API: real answers and predictions, and clear messages
-(never a traceback) when the API is down, hung, or lacks an endpoint."""
+"""Every page run by Streamlit's AppTest against a live API (real predictions, answers from a ``FakeChatModel``
+over the real index), and clear messages (never a traceback) when the API is down, hung, or lacks an endpoint."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from streamlit.testing.v1 import AppTest
 
 from tests.ui.helpers import MAX_BATCH, PAGES, LiveApi
 
+pytestmark = pytest.mark.slow  # Streamlit AppTest runs against live servers
+
 QUESTION = "Qu'est-ce que le MLOps ?"
-RUN_TIMEOUT = 300  # a whole streamed answer on 2 shared cores
+RUN_TIMEOUT = 120  # a whole streamed answer (retrieval, fake model, grounding) on 2 shared cores
 
 
 def run_page(name: str, timeout: float = 30) -> AppTest:
@@ -62,7 +64,7 @@ def test_chat_explains_a_rag_side_that_cannot_serve(bare_api: LiveApi, ui_env) -
 
 @pytest.fixture(scope="module")
 def answered(live_api: LiveApi) -> AppTest:
-    """The chat page after one real question (asked once: the feedback test rates this answer)."""
+    """The chat page after one question (asked once: the feedback test rates this answer)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GENAIOPS_UI__API_URL", live_api.url)
         at = run_page("chat")
@@ -189,8 +191,9 @@ def test_monitoring_page_draws_every_chart_from_logged_traffic(live_api: LiveApi
 def test_prompts_page_shows_versions_aliases_diff_and_scores(live_api: LiveApi, ui_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two registered versions; their eval runs are written the way ``eval.tracking`` tags them (the real eval
     has its own tests, and the screenshot run of the browser test scores both versions for real)."""
+    from prompts.catalog import version_diff
     from tests.eval.helpers import log_tagged_eval_runs
-    from tests.ui.helpers import register_prompt_versions
+    from tests.ui.helpers import CANDIDATE_EDIT, register_prompt_versions
 
     settings = live_api.settings
     register_prompt_versions(settings, tmp_path / "templates")
@@ -204,8 +207,9 @@ def test_prompts_page_shows_versions_aliases_diff_and_scores(live_api: LiveApi, 
     versions = at.dataframe[0].value
     assert versions[["version", "aliases"]].values.tolist() == [["2", "candidate"], ["1", "production"]]
     [diff] = [c.value for c in at.code if c.language == "diff"]
-    assert any(line.startswith("-1. Answer directly in one or two short sentences.") for line in diff.splitlines())
-    assert any(line.startswith("+1. Answer directly in at most three short sentences.") for line in diff.splitlines())
+    assert diff == version_diff(settings, "rag_answer", 1, 2)  # the one diff, as the API and the CLI show it
+    assert any(line.startswith("-") and CANDIDATE_EDIT[0] in line for line in diff.splitlines())
+    assert any(line.startswith("+") and CANDIDATE_EDIT[1] in line for line in diff.splitlines())
     assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart"), "the scores are drawn"
     scores = at.dataframe[1].value
     assert scores.loc["rag_answer@2", "hit_at_k"] == 0.75 and scores.loc["rag_answer@1", "hit_at_k"] == 0.5

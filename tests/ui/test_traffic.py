@@ -2,8 +2,9 @@
 
 (tests/app/test_monitoring_api.py runs its /predict phases alone and its loopback-only guard.)
 
-All four phases for real: calm then shifted penguins to ``/predict``, golden questions (real llama.cpp
-answers) then off-topic ones rated down to ``/ask``; the monitors must go from ``ok`` to firing.
+All four phases through the real API: calm then shifted penguins to ``/predict``, golden questions (answered
+by a ``FakeChatModel``: the monitors read retrieval, modes and feedback, not the wording) then off-topic ones
+rated down to ``/ask``; the monitors must go from ``ok`` to firing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from tests.ui.helpers import MAX_BATCH, LiveApi
 
 
 @pytest.mark.slow
-@pytest.mark.llm
 def test_the_simulator_makes_both_monitors_fire(live_api: LiveApi) -> None:
     with traffic.loopback_client(live_api.url) as client:
         result = traffic.run_traffic(client, predictions=60, asks=20, batch=MAX_BATCH)

@@ -5,7 +5,7 @@ Used by the browser test (tests/ui/test_e2e_browser.py) and by hand to refresh t
     genaiops prompts push && genaiops prompts promote rag_answer 1 --alias production
     genaiops eval rag --limit 2            # an eval run per prompt version you want on the charts
     genaiops up &                          # API + UI
-    python -m ui.screenshots --ui-url http://127.0.0.1:8501 --out docs/screenshots \
+    python -m bench.screenshots --ui-url http://127.0.0.1:8501 --out docs/screenshots \
         --seed-api http://127.0.0.1:8000   # optional: demo /predict and /ask traffic first, so the charts have data
 
 The seeding goes through the API only (like any client): ``seed_predictions`` scores synthetic
