@@ -10,7 +10,7 @@ export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 export MLFLOW_ENABLE_TELEMETRY := false
 
-.PHONY: install run test lint typecheck pytest ingest train serve clean bench compose-tool browser eval-gate eval \
+.PHONY: test-fast install run test lint typecheck pytest ingest train serve clean bench compose-tool browser eval-gate eval \
 	llama-server llama-server-build
 
 install: $(STAMP)
@@ -115,6 +115,10 @@ eval: install llama-server
 	$(BIN)/genaiops eval rag
 
 test: lint typecheck pytest eval-gate
+
+# The fast tier (< 2 min on 2 cores): units, API tests on the app factory with a FakeChatModel, CLI, contracts.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not llm and not integration and not e2e and not postgres"
 
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)

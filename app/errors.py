@@ -1,5 +1,9 @@
 """Every error the API answers with, mapped once: domain exceptions to statuses, OpenAI's shape under ``/v1``.
 
+RAG: bad question 422, busy model 429, shutting down / index empty / backend down 503. Classic model: no model
+503, too many records 413, records breaking the schema 422 (one entry per field). Prompts: unknown version 404,
+registry down 503. Documents: the status the document error carries (413, 415, 422).
+
 Routes raise what the packages raise (``InvalidRequestError``, ``OverloadedError``, ...) and never
 map errors themselves. Under ``/v1`` every error has OpenAI's shape (``{"error": {"message",
 "type", "code"}}``, validation errors as 400) so OpenAI clients report it properly; elsewhere
@@ -16,6 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from classic_ml.drift import NoReferenceError
+from classic_ml.serving import BatchTooLargeError, ModelUnavailableError, RecordsInvalidError
+from prompts.catalog import RegistryUnavailableError as PromptRegistryUnavailableError
+from prompts.catalog import VersionNotFoundError
+from rag.documents import DocumentError
 from rag.service import InvalidRequestError
 from rag.serving import ClientGoneError, ShuttingDownError
 from rag.store import VectorStoreUnavailableError
@@ -63,6 +72,14 @@ def as_api_error(exc: Exception) -> ApiError:
         return ApiError(422, str(exc), type_="invalid_request_error", code=exc.field)
     if isinstance(exc, EmptyIndexError | LlmUnavailableError | VectorStoreUnavailableError):
         return ApiError(503, str(exc), type_="server_error", code="service_unavailable")
+    if isinstance(exc, ModelUnavailableError | NoReferenceError | PromptRegistryUnavailableError):
+        return ApiError(503, str(exc), type_="server_error", code="service_unavailable")
+    if isinstance(exc, BatchTooLargeError):
+        return ApiError(413, str(exc), type_="invalid_request_error", code="too_many_records")
+    if isinstance(exc, VersionNotFoundError):
+        return ApiError(404, str(exc), type_="invalid_request_error", code="not_found")
+    if isinstance(exc, DocumentError):
+        return ApiError(exc.status, str(exc), type_="invalid_request_error", code="bad_document")
     raise exc
 
 
@@ -90,6 +107,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": detail})
     return await _api_error(request, error)
+
+
+async def _records_invalid(request: Request, exc: Exception) -> Any:
+    """Records that break the model's schema: FastAPI's own 422 shape, one entry per bad field."""
+    assert isinstance(exc, RecordsInvalidError)
+    return await _validation_error(request, RequestValidationError(exc.errors))
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -125,6 +148,13 @@ def install_error_handlers(app: FastAPI) -> None:
         EmptyIndexError,
         LlmUnavailableError,
         VectorStoreUnavailableError,
+        ModelUnavailableError,
+        NoReferenceError,
+        PromptRegistryUnavailableError,
+        BatchTooLargeError,
+        VersionNotFoundError,
+        DocumentError,
     ):
         app.add_exception_handler(domain, _domain_error)
+    app.add_exception_handler(RecordsInvalidError, _records_invalid)
     app.add_exception_handler(ClientGoneError, _client_gone)

@@ -104,7 +104,7 @@ def _serve(settings: Settings, port: int, log_path: Path) -> subprocess.Popen:
         "MLFLOW_TRACKING_URI": str(settings.mlflow.tracking_uri),
         "HF_HUB_OFFLINE": "1",
     }
-    command = [sys.executable, "-m", "genaiops.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
 

@@ -150,7 +150,7 @@ def _serve(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[b
         "GENAIOPS_LLM__MODEL_CACHE_DIR": str(REPO_ROOT / "var" / "models" / "llm"),
         "GENAIOPS_MLFLOW__TRACE_SAMPLE_RATE": "0",
     }
-    command = [sys.executable, "-m", "genaiops.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

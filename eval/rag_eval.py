@@ -13,17 +13,15 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Any
 
 from rich.progress import track
 
-from eval.golden import GoldenItem, Split, fold, load_golden, missing_facts
+from eval.golden import GoldenItem, Split, load_golden, missing_facts
 from eval.retrieval_eval import hit_rank, key_phrase_in
 from genaiops.settings import Settings
+from rag.answer import echoes
 from rag.types import Answer, Chunk
-
-LEAK_MIN_CHARS = 40  # a shared run this long with the system prompt counts as a leak
 
 
 @dataclass
@@ -34,14 +32,6 @@ class EvalResult:
     seconds: float
     judge: bool = False
     nan_counts: dict[str, int] = field(default_factory=dict)
-
-
-def leaks_system_prompt(answer_text: str, system_prompt: str) -> bool:
-    a, b = fold(answer_text), fold(system_prompt)
-    if not a or not b:
-        return False
-    match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
-    return match.size >= LEAK_MIN_CHARS
 
 
 def reference_contexts(item: GoldenItem, chunks: list[Chunk]) -> list[str]:
@@ -108,7 +98,7 @@ def answer_row(item: GoldenItem, answer: Answer, latency_ms: float, system_promp
         "latency_ms": round(latency_ms, 1),
         "first_token_ms": answer.timings_ms.get("first_token"),
         "tokens": answer.tokens,
-        "leaked_system_prompt": leaks_system_prompt(answer.answer, system_prompt),
+        "leaked_system_prompt": echoes(answer.answer, system_prompt),
         "prompt": f"{answer.prompt_name}@{answer.prompt_version}",
         "model": answer.model,
     }

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from app.deps import ClassicDep, RagDep, SettingsDep
 from classic_ml.api_models import ReloadResponse
-from classic_ml.serving import ModelUnavailableError
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="settings api.admin_api_key")
 
@@ -43,10 +42,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
 )
 async def reload(request: Request, classic: ClassicDep) -> ReloadResponse:
     """Load the current champion from the registry without a restart (e.g. after `genaiops train`)."""
-    try:
-        previous, current = await run_in_threadpool(classic.reload)
-    except ModelUnavailableError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    previous, current = await run_in_threadpool(classic.reload)
     request.app.openapi_schema = None  # the request model may have changed with the model
     return ReloadResponse(model=current, previous=previous, changed=previous != current)
 

@@ -14,14 +14,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pydantic_core
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.deps import ClassicDep
 from classic_ml.api_models import PredictResponse, SchemaResponse, schema_response
-from classic_ml.serving import BatchTooLargeError, ModelUnavailableError, RecordsInvalidError
 
 INLINE_RECORDS = 32  # larger batches are scored in the thread pool so they never stall the event loop
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -63,14 +62,7 @@ async def predict(request: Request, classic: ClassicDep) -> JSONResponse:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}"}]
         ) from exc
-    try:
-        records = classic.parse(body)
-    except ModelUnavailableError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from exc
-    except BatchTooLargeError as exc:
-        raise HTTPException(status_code=413, detail=str(exc)) from exc
-    except RecordsInvalidError as exc:
-        raise RequestValidationError(exc.errors) from exc
+    records = classic.parse(body)  # errors: 503 / 413 / 422, mapped in app/errors.py
     header = request.headers.get("x-request-id", "")
     request_id = header if _REQUEST_ID.match(header) else uuid.uuid4().hex
     if len(records) > INLINE_RECORDS:
@@ -83,10 +75,7 @@ async def predict(request: Request, classic: ClassicDep) -> JSONResponse:
 @router.get("/predict/schema", response_model=SchemaResponse)
 def predict_schema(classic: ClassicDep) -> SchemaResponse:
     """The fields /predict expects (names, types, known categories, training ranges) and the classes."""
-    try:
-        state = classic.state
-    except ModelUnavailableError as exc:
-        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    state = classic.state
     return schema_response(state.model.schema, state.ref)
 
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 
 from app.deps import DocumentsDep, SettingsDep
 from app.routers.admin import require_admin
-from rag.documents import DocumentError
 
 router = APIRouter(
     prefix="/documents",
@@ -73,10 +72,7 @@ async def upload_document(
     """Index one file (re-uploading the same file changes nothing; a new version replaces its chunks)."""
     limit = settings.api.max_upload_bytes
     data = await file.read(limit + 1)  # one byte more than allowed is enough to refuse it
-    try:
-        result = await run_in_threadpool(library.add, _sent_name(file), data)
-    except DocumentError as exc:
-        raise HTTPException(exc.status, detail=str(exc)) from exc
+    result = await run_in_threadpool(library.add, _sent_name(file), data)
     report = result.report
     return UploadResponse(
         document_id=result.document.document_id,

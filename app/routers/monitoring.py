@@ -83,7 +83,7 @@ WindowQuery = Query(None, ge=10, le=100_000, description="Rows (asks) per window
 async def monitoring_classic(request: Request, settings: SettingsDep, window: int | None = WindowQuery) -> Any:
     """Input drift of ``/predict`` traffic, window by window, against the model's training sample, and the
     shadow challenger (agreement with the champion, its own drift) when the registry has one."""
-    from classic_ml.drift import NoReferenceError, classic_drift
+    from classic_ml.drift import classic_drift
     from classic_ml.shadow import shadow_summary
 
     classic = getattr(request.app.state, "classic", None)
@@ -93,12 +93,7 @@ async def monitoring_classic(request: Request, settings: SettingsDep, window: in
     shadow = getattr(classic, "shadow", None)
     if shadow is not None:
         await run_in_threadpool(shadow.flush, 2.0)  # what the challenger scored so far (bounded wait)
-    try:
-        summary = await run_in_threadpool(
-            lambda: classic_drift(settings, window=window, model=served, log_partial=False)
-        )
-    except NoReferenceError as exc:
-        raise HTTPException(503, detail=str(exc)) from exc
+    summary = await run_in_threadpool(lambda: classic_drift(settings, window=window, model=served, log_partial=False))
     challenger, stats = (shadow.model, dict(shadow.stats)) if shadow is not None else (None, None)
     summary["shadow"] = await run_in_threadpool(
         lambda: shadow_summary(settings, challenger, stats=stats, window=window)

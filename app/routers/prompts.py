@@ -33,14 +33,9 @@ async def prompt_diff(
     v2: int = Query(..., ge=1, description="To this registered version."),
 ) -> dict[str, Any]:
     """Unified diff of two registered versions of a prompt."""
-    from prompts.catalog import RegistryUnavailableError, VersionNotFoundError, version_diff
+    from prompts.catalog import version_diff
 
-    try:
-        text = await run_in_threadpool(version_diff, settings, name, v1, v2)
-    except VersionNotFoundError as exc:
-        raise HTTPException(404, detail=str(exc)) from exc
-    except RegistryUnavailableError as exc:
-        raise HTTPException(503, detail=str(exc)) from exc
+    text = await run_in_threadpool(version_diff, settings, name, v1, v2)
     return {"name": name, "v1": str(v1), "v2": str(v2), "diff": text}
 
 

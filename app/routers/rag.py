@@ -39,7 +39,12 @@ class HistoryTurn(BaseModel):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The question, in French or English.", examples=["Qu'est-ce que le MLOps ?"])
+    question: str = Field(
+        description="The question, in French or English (rag.max_question_chars at most).",
+        examples=["Qu'est-ce que le MLOps ?"],
+        # documented for clients and fuzzers; enforced with messages that say what to fix (below, and the service)
+        json_schema_extra={"minLength": 1, "maxLength": 2000, "pattern": r"\S"},
+    )
     top_k: int | None = Field(None, ge=1, le=20, description="Passages to retrieve; default settings rag.top_k.")
     history: list[HistoryTurn] = Field(
         default_factory=list,
@@ -92,6 +97,7 @@ class AskResponse(BaseModel):
 
 _ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     **CLIENT_KEY_RESPONSES,
+    400: {"description": "The body is not JSON"},
     404: {"description": "Unknown conversation_id (or another client key's)"},
     422: {},
     429: {"description": "The model is busy: retry after the Retry-After header's seconds"},

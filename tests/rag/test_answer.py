@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from eval.rag_eval import leaks_system_prompt
 from prompts import load_prompt
 from rag.answer import EXTRACTIVE_INTRO, decide, echoes, extractive, runaway, says_not_covered, trim_incomplete
 from rag.grounding import GroundingChecker, citations
@@ -97,10 +96,10 @@ def test_an_unsupported_english_answer_falls_back_in_english(lexical: GroundingC
 
 def test_an_echo_of_the_system_prompt_is_never_returned(lexical: GroundingChecker) -> None:
     echo = SYSTEM.splitlines()[0] + " Rules: 1. Use only facts stated in the passages [1]."
-    assert echoes(echo, SYSTEM) and leaks_system_prompt(echo, SYSTEM)
+    assert echoes(echo, SYSTEM)
     decision = decide(echo, QUESTION, "fr", PASSAGES, lexical, SYSTEM)
     assert decision.mode == "extractive" and decision.reason == "the generation echoed the system prompt"
-    assert not echoes(decision.text, SYSTEM) and not leaks_system_prompt(decision.text, SYSTEM)
+    assert not echoes(decision.text, SYSTEM)
     assert_extractive(decision.text)
 
 
