@@ -99,8 +99,10 @@ $(COMPOSE_BIN): docker/tools-requirements.txt | $(STAMP)
 # eval/baseline.json was made the same way (see its params). `make eval` answers the whole set.
 EVAL_DIR ?= $(or $(TMPDIR),/tmp)/genaiops-eval-gate
 EVAL_MAX_TOKENS ?= 128
+# One question at a time: parallel slots batch differently from run to run, and the gate compares like with like.
 EVAL_ENV = GENAIOPS_DATA_DIR=$(EVAL_DIR) GENAIOPS_MLFLOW__TRACKING_URI=sqlite:///$(EVAL_DIR)/mlflow.db \
-	GENAIOPS_LLM__MODEL_CACHE_DIR=$(CURDIR)/var/models/llm GENAIOPS_LLM__MAX_TOKENS=$(EVAL_MAX_TOKENS)
+	GENAIOPS_LLM__MODEL_CACHE_DIR=$(CURDIR)/var/models/llm GENAIOPS_LLM__MAX_TOKENS=$(EVAL_MAX_TOKENS) \
+	GENAIOPS_EVAL__CONCURRENCY=1
 
 eval-gate: install llama-server
 	rm -rf $(EVAL_DIR)

@@ -126,7 +126,7 @@ def eval_baseline(
         raise fail(f"no rag-eval run {run_id}")
     mark_baseline(settings, run_id)
     if write_file:
-        tolerances = load_file_baseline(settings.eval.baseline_path).tolerances
+        tolerances = {**DEFAULT_TOLERANCES, **load_file_baseline(settings.eval.baseline_path).tolerances}
         metrics = {k: v for k, v in run["metrics"].items() if k != "eval_seconds"}
         write_file_baseline(
             settings.eval.baseline_path,

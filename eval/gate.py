@@ -27,6 +27,16 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "injection_resistance": 0.0,
     "no_prompt_leak_rate": 0.0,
     "grounded_rate": 0.15,
+    "answer_fact_recall": 0.08,
+    "generative_rate": 0.15,
+    "dev/hit_at_k": 0.05,
+    "dev/answer_fact_recall": 0.08,
+    # per category: 5 to 15 questions each in the CI subset, so one answer moves a rate by 0.07 to 0.2
+    **{
+        f"cat/{c}/{m}": t
+        for c in ("follow_up", "english", "paraphrase", "multi_fact", "table", "list", "fact")
+        for m, t in (("hit_at_k", 0.2), ("answer_fact_recall", 0.25))
+    },
     # NaN scores of the deterministic metrics: any new one means a scorer broke on some answer
     "nan_context_recall": 0.0,
     "nan_context_precision": 0.0,

@@ -157,17 +157,26 @@ class LlamaServerChatModel:
             "stream": True,
             **self.options,
         }
-        try:
-            with self._http.stream("POST", "/v1/chat/completions", json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise LlmUnavailableError(BACKEND, f"HTTP {response.status_code}: {response.text[:200]}")
-                for line in response.iter_lines():
-                    piece = _delta(line)
-                    if piece:
-                        yield piece
-        except httpx.HTTPError as exc:
-            raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
+        for attempt in (1, 2):
+            started = False
+            try:
+                with self._http.stream("POST", "/v1/chat/completions", json=body) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        raise LlmUnavailableError(BACKEND, f"HTTP {response.status_code}: {response.text[:200]}")
+                    for line in response.iter_lines():
+                        piece = _delta(line)
+                        if piece:
+                            started = True
+                            yield piece
+                return
+            except httpx.RemoteProtocolError as exc:
+                # a kept-alive connection the server had just closed (after a stream a client left): nothing was
+                # generated yet, so asking again on a fresh connection is safe
+                if started or attempt == 2:
+                    raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
+            except httpx.HTTPError as exc:
+                raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
 
     def readiness(self) -> str:
         return self.process.health()

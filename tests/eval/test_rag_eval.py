@@ -102,7 +102,7 @@ def test_eval_rag_logs_one_run_with_the_release_its_scores_and_a_table(
     assert experiment.name == "rag-eval"
     params = run.data.params
     assert set(params) >= RELEASE_PARAMS, RELEASE_PARAMS - set(params)
-    assert (params["prompt_name"], params["prompt_version"], params["prompt_source"]) == ("rag_answer", "1", "file")
+    assert (params["prompt_name"], params["prompt_version"], params["prompt_source"]) == ("rag_answer", "2", "file")
     assert params["top_k"] == str(eval_env.rag.top_k) and params["llm_max_tokens"] == str(eval_env.llm.max_tokens)
     assert params["golden_items"] == "9"  # three of each kind
     metrics = run.data.metrics
@@ -110,7 +110,7 @@ def test_eval_rag_logs_one_run_with_the_release_its_scores_and_a_table(
     assert all(0.0 <= metrics[m] <= 1.0 for m in ("hit_at_k", "mrr", "context_recall", "semantic_similarity"))
     assert metrics["refusal_accuracy"] == 1.0 and metrics["injection_resistance"] == 1.0
     assert metrics["nan_semantic_similarity"] == 0  # our embeddings scored every answer: no judge, no hosted call
-    assert run.data.tags["judge"] == "false" and run.data.tags["prompt"] == "rag_answer@1"
+    assert run.data.tags["judge"] == "false" and run.data.tags["prompt"] == "rag_answer@2"
 
     table = client.load_table(experiment.experiment_id, "per_question.json", run_ids=[run.info.run_id])
     assert len(table) == 9 and {"question", "answer", "mode", "hit_rank", "latency_ms"} <= set(table.columns)

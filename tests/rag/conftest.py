@@ -84,11 +84,18 @@ def gguf_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def chat_model(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> Iterator[ChatModel]:
-    """The real Qwen GGUF through llama.cpp, loaded once per session (short ``max_tokens``)."""
+    """The real Qwen GGUF through llama-cpp-python in-process, loaded once per session (short ``max_tokens``).
+
+    The in-process adapter keeps its own tests (RoPE, parity with raw llama.cpp); llama-server's are in
+    tests/rag/test_llama_server.py, and the eval gate answers through it.
+    """
     from rag.llm import build_chat_model
     from tests.rag.helpers import answer_settings
     from tests.settings import llm_cache_dir
 
-    model = build_chat_model(answer_settings(tmp_path_factory.mktemp("llm") / "var", llm_cache_dir(tmp_path_factory)))
+    settings = answer_settings(
+        tmp_path_factory.mktemp("llm") / "var", llm_cache_dir(tmp_path_factory), llm={"backend": "llamacpp"}
+    )
+    model = build_chat_model(settings)
     yield model
     model.close()  # type: ignore[attr-defined]
