@@ -42,6 +42,8 @@ def new_app() -> typer.Typer:
             level="DEBUG" if verbose else settings.log_level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        if not verbose:  # one line per HTTP call (the LLM server, MLflow) would drown what matters
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         ctx.obj = settings
 
     return app
