@@ -1,6 +1,8 @@
 """Many users at once on the real model: `genaiops serve` with each LLM path, measured in one run.
 
-Paths (same GGUF, same settings, same questions, ``max_tokens`` fixed):
+Paths (same GGUF, same settings, same questions, ``max_tokens`` fixed; the 0.5B model, so that the
+32-client levels finish in minutes on 2 cores: admission, fairness and parallel decoding do not depend on
+the model's size, only the absolute figures do):
 - llama-server: llama.cpp's server as a child process, ``llm.parallel`` slots decoded in one batch;
 - llamacpp: llama-cpp-python in-process, one generation at a time (the previous default).
 Each path serves the API in a process of its own (a prepared data dir: the course indexed, the
@@ -37,6 +39,7 @@ from genaiops.settings import REPO_ROOT, Settings
 LEVELS = (1, 2, 4, 8, 32)
 QUESTIONS_PER_CLIENT = 2
 MAX_TOKENS = 64
+MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 PATHS = {"llama-server": {"GENAIOPS_LLM__BACKEND": "llama-server"}, "llamacpp": {"GENAIOPS_LLM__BACKEND": "llamacpp"}}
 RECORD = {"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0, "flipper_length_mm": 217.0,
           "body_mass_g": 5200.0, "sex": "male"}  # fmt: skip
@@ -147,6 +150,7 @@ def _serve(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[b
         **env,
         "GENAIOPS_DATA_DIR": str(data_dir),
         "GENAIOPS_LLM__MAX_TOKENS": str(MAX_TOKENS),
+        "GENAIOPS_LLM__MODEL": MODEL,
         "GENAIOPS_LLM__MODEL_CACHE_DIR": str(REPO_ROOT / "var" / "models" / "llm"),
         "GENAIOPS_MLFLOW__TRACE_SAMPLE_RATE": "0",
     }

@@ -43,8 +43,11 @@ def status_line(answer: dict[str, Any]) -> str:
 
 
 def source_title(n: int, source: dict[str, Any]) -> str:
+    """The document's title for reading, its file name for finding it in the course folder."""
     heading = source.get("heading") or "(no heading)"
-    name = source.get("title") or source.get("source", "?")
+    file_name = str(source.get("source") or "?")
+    title = source.get("title")
+    name = f"{title} ({file_name})" if title and title != file_name else file_name
     return f"**[{n}] {name}** · {heading} · score {float(source.get('score') or 0):.2f}"
 
 
