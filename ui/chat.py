@@ -43,11 +43,9 @@ def status_line(answer: dict[str, Any]) -> str:
 
 
 def source_title(n: int, source: dict[str, Any]) -> str:
-    """The document's title for reading, its file name for finding it in the course folder."""
+    """The document's title, read from the course itself: its file name is a hash and tells a reader nothing."""
     heading = source.get("heading") or "(no heading)"
-    file_name = str(source.get("source") or "?")
-    title = source.get("title")
-    name = f"{title} ({file_name})" if title and title != file_name else file_name
+    name = source.get("title") or source.get("source", "?")
     return f"**[{n}] {name}** · {heading} · score {float(source.get('score') or 0):.2f}"
 
 

@@ -143,7 +143,7 @@ def test_chat_helpers() -> None:
     assert status_line(answer) == ":orange-badge[extractive] · grounded · prompt rag_answer@3 · 2.1 s"
     assert snippet("<hr> **Le** MLOps <img src='x'/>\n\n:red[x]", limit=200) == r"\*\*Le\*\* MLOps \:red\[x\]"
     assert snippet("a" * 10, limit=4) == "aaaa…"
-    titled = {"source": "34-mlops.txt", "title": "Chapitre 34", "heading": "Retenir", "score": 0.5}
-    assert source_title(1, titled) == "**[1] Chapitre 34 (34-mlops.txt)** · Retenir · score 0.50"
+    titled = {"source": "034_b430e396e9a7aed2.txt", "title": "Chapitre 34", "heading": "Retenir", "score": 0.5}
+    assert source_title(1, titled) == "**[1] Chapitre 34** · Retenir · score 0.50"
     assert source_title(2, {"source": "notes.md"}) == "**[2] notes.md** · (no heading) · score 0.00"
     assert describe_detail([{"loc": ["body", "question"], "msg": "must not be empty"}]) == "question: must not be empty"
