@@ -40,6 +40,7 @@ LEVELS = (1, 2, 4, 8, 32)
 QUESTIONS_PER_CLIENT = 2
 MAX_TOKENS = 64
 MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+WARM_UP = 8  # questions that warm the slots up; the levels 1 to 8 ask the next 30, each once
 PATHS = {"llama-server": {"GENAIOPS_LLM__BACKEND": "llama-server"}, "llamacpp": {"GENAIOPS_LLM__BACKEND": "llamacpp"}}
 RECORD = {"island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 15.0, "flipper_length_mm": 217.0,
           "body_mass_g": 5200.0, "sex": "male"}  # fmt: skip
@@ -89,13 +90,14 @@ async def _ask(client: httpx.AsyncClient, question: str, give_up_s: float | None
     return result
 
 
-async def _level(url: str, clients: int, questions: list[str]) -> tuple[list[Ask], float]:
+async def _level(url: str, clients: int, questions: list[str], offset: int = 0) -> tuple[list[Ask], float]:
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
 
         async def one_client(index: int) -> list[Ask]:
             out = []
             for k in range(QUESTIONS_PER_CLIENT):
-                out.append(await _ask(http, questions[(index * QUESTIONS_PER_CLIENT + k) % len(questions)]))
+                position = offset + index * QUESTIONS_PER_CLIENT + k
+                out.append(await _ask(http, questions[position % len(questions)]))
             return out
 
         started = time.perf_counter()
@@ -120,7 +122,7 @@ async def _probe(url: str, record: dict[str, Any], seconds: float) -> dict[str, 
 
 async def _burst_with_probes(url: str, record: dict[str, Any], questions: list[str]) -> dict[str, Any]:
     probe = asyncio.create_task(_probe(url, record, 20.0))
-    asks, wall = await _level(url, 32, questions)
+    asks, wall = await _level(url, 32, questions, offset=len(questions) // 2)
     return {"asks": asks, "wall": wall, "probes": await probe}
 
 
@@ -130,6 +132,10 @@ async def _impatient_burst(url: str, questions: list[str]) -> dict[str, Any]:
         asks = await asyncio.gather(*tasks)
         after = await _ask(http, questions[0])
     return {"asks": asks, "after": after}
+
+
+def llm_slots() -> int:
+    return int(Settings(_env_file=None).llm.parallel)  # type: ignore[call-arg]
 
 
 def _prepare(data_dir: Path) -> Settings:
@@ -191,9 +197,15 @@ def _path_run(name: str, data_dir: Path, record: dict[str, Any], questions: list
     url = f"http://127.0.0.1:{port}"
     server = _serve(data_dir, port, PATHS[name])
     try:
-        idle = asyncio.run(_probe(url, record, 5.0))
-        asyncio.run(_level(url, 1, questions))  # warm-up: every slot's system prompt cached
-        levels = {n: asyncio.run(_level(url, n, questions)) for n in LEVELS if n != 32}
+        # Warm-up on questions kept apart: every slot holds the system prompt, but no level finds its own
+        # question's prompt already cached (the 1-client level would otherwise skip its prompt evaluation).
+        warm, fresh = questions[-WARM_UP:], questions[:-WARM_UP]
+        asyncio.run(_level(url, llm_slots(), warm))
+        idle = asyncio.run(_probe(url, record, 5.0))  # after the warm-up: first calls load lazy imports
+        levels, offset = {}, 0
+        for n in (n for n in LEVELS if n != 32):
+            levels[n] = asyncio.run(_level(url, n, fresh, offset))
+            offset += n * QUESTIONS_PER_CLIENT
         burst = asyncio.run(_burst_with_probes(url, record, questions))
         levels[32] = (burst["asks"], burst["wall"])
         impatient = asyncio.run(_impatient_burst(url, questions))
