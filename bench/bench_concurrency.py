@@ -86,6 +86,8 @@ async def _ask(client: httpx.AsyncClient, question: str, give_up_s: float | None
         await asyncio.wait_for(run(), give_up_s) if give_up_s else await run()
     except TimeoutError:
         result.last_event = "gave_up"
+    except httpx.TransportError:  # the server cut the connection: status stays 0, counted as cut
+        result.last_event = "cut"
     result.seconds = time.perf_counter() - started
     return result
 
@@ -266,11 +268,13 @@ def main() -> None:
             name, sum(1 for a in patient if a.last_event == "done"), quick, stranded,
             round(after.seconds, 1), after.last_event or after.status,
             round(shutdown["exit_s"], 1), sum(1 for a in shutdown["asks"] if a.last_event == "error"),
+            sum(1 for a in shutdown["asks"] if a.status == 503), sum(1 for a in shutdown["asks"] if a.status == 0),
         ])  # fmt: skip
     lines += ["32 clients at once, every other one giving up after 3 s; then one question; then SIGTERM with four "
               "generations in flight:", "", table(
         ["path", "patient answered", "refused < 3 s (429/503)", "impatient left waiting with nothing",
-         "next ask s", "next ask", "exit after SIGTERM s", "streams ended with error"], burst_rows
+         "next ask s", "next ask", "exit after SIGTERM s", "streams ended with error",
+         "still evaluating the prompt: 503", "cut without an answer"], burst_rows
     )]  # fmt: skip
     write_section("concurrency", "## Many users at once (bench_concurrency)\n\n" + "\n".join(lines))
     print(json.dumps({name: [r for r in rows if r[0] == name] for name in runs}, default=str, indent=1))

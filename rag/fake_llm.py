@@ -35,6 +35,7 @@ class FakeChatModel:
     replies: Iterable[str | BaseException] = ()
     default: str | None = None
     delay_s: float = 0.0
+    prompt_s: float = 0.0  # before the first piece, like a real model evaluating the prompt
     name: str = "fake-chat-model"
     backend: str = "fake"
     parallel: int = 1  # generations it serves at once (the scheduler's capacity)
@@ -59,6 +60,8 @@ class FakeChatModel:
         if isinstance(reply, BaseException):
             raise reply
         words = reply.split(" ")
+        if self.prompt_s:
+            time.sleep(self.prompt_s)
         for index, word in enumerate(words[: max_tokens or None]):
             if self.delay_s:
                 time.sleep(self.delay_s)

@@ -242,9 +242,11 @@ class AnswerScheduler:
         finally:
             running.cancel.set()
             self._running.discard(running)
-            if job is not None:
+            if job is not None and not self.admission.draining:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(job)  # the slot is free only once the model stopped
+            # draining: no slot will be handed out again, and a prompt still being evaluated would hold the
+            # answer past the shutdown grace; the model process is stopped by the lifespan shutdown
             seconds = time.perf_counter() - started
             self.admission.release(seconds)
             if pieces:
@@ -318,8 +320,13 @@ class AnswerScheduler:
     async def _pieces(
         self, out: asyncio.Queue[tuple[str, Any]], running: _Running, disconnected: Disconnected | None
     ) -> AsyncIterator[str]:
-        checked = time.monotonic()
+        checked, yielded = time.monotonic(), False
         while True:
+            if self.admission.draining and not yielded:
+                # still evaluating the prompt (no token yet, no status line sent): a 503 + Retry-After now
+                # rather than a connection cut when the shutdown grace runs out
+                running.cancel.set()
+                raise ShuttingDownError("the server is shutting down", 5)
             if disconnected is not None and time.monotonic() - checked >= _POLL_S:
                 checked = time.monotonic()
                 if await disconnected():
@@ -330,6 +337,7 @@ class AnswerScheduler:
             except TimeoutError:
                 continue
             if kind == "token":
+                yielded = True
                 yield value
             elif kind == "error":
                 raise value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -179,6 +180,30 @@ def test_drain_ends_a_running_stream_with_an_error_event(slow) -> None:  # type:
     assert events[-1]["event"] == "error" and "shutting down" in events[-1]["data"]["detail"]
     with pytest.raises(ShuttingDownError):
         run(scheduler.ask(QUESTION))
+
+
+def test_drain_during_the_prompt_evaluation_is_a_quick_503(course_index) -> None:  # type: ignore[no-untyped-def]
+    """No token yet, so no status line sent: the client gets a 503 now, not a connection cut after the grace."""
+    settings, retriever = course_index
+    fake = FakeChatModel(default=LONG_REPLY, prompt_s=6.0)
+    service = build_rag_service(settings, retriever=retriever, chat_model=fake, tracer=NullTracer())
+    scheduler = AnswerScheduler(service, Admission(capacity=1, max_queue=1, max_wait_s=100, service_s=2))
+
+    async def scenario() -> float:
+        task = asyncio.create_task(scheduler.ask(QUESTION))
+        while not fake.calls:  # the model has the prompt
+            await asyncio.sleep(0.01)
+        drained = time.perf_counter()
+        scheduler.drain()
+        with pytest.raises(ShuttingDownError):
+            await task
+        return time.perf_counter() - drained
+
+    try:
+        assert run(scenario()) < 4.0  # did not wait for the 6 s prompt evaluation to end
+        assert fake.calls[0].pieces == 0
+    finally:
+        scheduler.close()
 
 
 @pytest.mark.slow  # generations held on purpose
