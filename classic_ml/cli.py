@@ -6,7 +6,6 @@ run from cron or CI as an alert; errors follow ``genaiops.cli.fail`` (one line, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genaiops.cli import fail, fmt, monitor_app, quiet_mlflow, settings_from
+from genaiops.cli import fail, fmt, monitor_app, quiet_mlflow, report_monitor, settings_from
 
 console = Console(soft_wrap=True)  # long paths and reasons stay on one line (greppable)
 
@@ -68,12 +67,7 @@ def monitor_classic(
     except ValueError as exc:  # a bad --period
         raise fail(f"--period {period!r}: {exc}") from exc
     summary["shadow"] = _shadow(settings, summary["model"]["version"], window)
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        _print_classic(summary)
-    if summary["status"] == "drift":
-        raise typer.Exit(1)
+    report_monitor(summary, as_json, _print_classic, alarm="drift")
 
 
 def _shadow(settings: Any, champion_version: str, window: int | None) -> dict[str, Any] | None:

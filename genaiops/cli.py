@@ -8,6 +8,7 @@ one ``error: ...`` line on stderr and exit code 2 (1 for a verdict: drift, a fai
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -47,6 +48,16 @@ def new_app() -> typer.Typer:
         ctx.obj = settings
 
     return app
+
+
+def report_monitor(summary: dict[str, Any], as_json: bool, render: Any, alarm: str) -> None:
+    """A monitor's summary as JSON or tables, then exit 1 on ``alarm``, so `genaiops monitor ... || notify` works."""
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        render(summary)
+    if summary["status"] == alarm:
+        raise typer.Exit(1)
 
 
 def settings_from(ctx: typer.Context) -> Settings:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from genaiops.cli import fail, fmt, monitor_app, settings_from
+from genaiops.cli import fail, fmt, monitor_app, report_monitor, settings_from
 from rag.ingest import IngestReport
 
 console = Console()
@@ -53,12 +53,7 @@ def monitor_rag(
     from rag.monitoring import rag_summary
 
     summary = rag_summary(settings_from(ctx), window=window)
-    if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        _print_rag(summary)
-    if summary["status"] == "regression":
-        raise typer.Exit(1)
+    report_monitor(summary, as_json, _print_rag, alarm="regression")
 
 
 def _print_rag(summary: dict[str, Any]) -> None:
