@@ -28,6 +28,9 @@ def eval_env(tmp_path_factory: pytest.TempPathFactory, course_index) -> Iterator
         "GENAIOPS_LLM__MAX_TOKENS": str(MAX_TOKENS),
         "GENAIOPS_EVAL__BASELINE_PATH": str(data.parent / "baseline.json"),
         "GENAIOPS_MLFLOW__TRACKING_URI": f"sqlite:///{data.resolve() / 'mlflow.db'}",
+        # one question at a time, as `make eval-gate`: parallel slots batch differently from run to run, so
+        # two evals of the same release only reproduce each other (and pass the gate) when asked in turn
+        "GENAIOPS_EVAL__CONCURRENCY": "1",
     }
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
