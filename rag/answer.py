@@ -25,6 +25,7 @@ from rag.grounding import (
     split_sentences,
     strip_citations,
 )
+from rag.lookup import RowHit, holds_value
 from rag.prompting import NOT_COVERED, Lang, clean_passage
 from rag.text import fold, tokenize
 from rag.types import Embedder, Mode, ScoredChunk
@@ -110,14 +111,18 @@ def decide(
     n_sentences: int = 2,
     retrieval_score: float | None = None,
     confident_floor: float = 0.0,
+    lookup: RowHit | None = None,
 ) -> Decision:
     """The final text, mode and grounded flag for one generation over ``passages`` (numbered from 1).
 
     ``retrieval_score`` is the retrieval's best relevance; below ``confident_floor`` the model's
-    'not covered' is taken as a refusal.
+    'not covered' is taken as a refusal. ``lookup``: the table cell that answers the question
+    (``rag.lookup.lookup_row``), if one does: a generation that does not give it is replaced by its row.
     """
 
     def fallback(reason: str) -> Decision:
+        if lookup is not None:
+            return Decision(quote_row(lookup, lang), "extractive", True, f"{reason}; quoting the row that answers")
         text, _ = extractive(question, lang, passages, checker.embedder, n_sentences)
         return Decision(text, "extractive", True, reason)
 
@@ -127,6 +132,8 @@ def decide(
         # Below the confident floor the model is the judge: near-misses ("the price of a SageMaker
         # instance") retrieve course passages but are not answered by them. Above it the passages are
         # clearly about the question and a small model that misses the answer gets its closest lines quoted.
+        if lookup is not None:
+            return fallback("the model said the passages do not answer, but a table row does")
         if retrieval_score is not None and retrieval_score < confident_floor:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         text, relevance = extractive(question, lang, passages, checker.embedder, n_sentences)
@@ -136,9 +143,17 @@ def decide(
     if restates(generated, question):
         return fallback("the generation restates the question instead of answering it")
     report: GroundingReport = checker.check(generated, passages)
+    if report.grounded and lookup is not None and not holds_value(generated, lookup):
+        return fallback(f"the answer misses the table cell asked for ({lookup.label}: {lookup.value})")
     if report.grounded:
         return Decision(repair_citations(report, len(passages)), "generative", True)
     return fallback(report.reason)
+
+
+def quote_row(hit: RowHit, lang: Lang) -> str:
+    """The table row that answers, under the title it sits under, cited."""
+    title = f"{hit.subtitle} — " if hit.subtitle and not set(tokenize(hit.subtitle)) <= set(tokenize(hit.row)) else ""
+    return f"{EXTRACTIVE_INTRO[lang]}\n- {title}{hit.row} [{hit.passage + 1}]"
 
 
 @dataclass(frozen=True)

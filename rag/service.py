@@ -23,6 +23,7 @@ from rag.answer import decide, runaway, trim_incomplete
 from rag.context import focus
 from rag.followup import retrieve_in_conversation
 from rag.grounding import GroundingChecker
+from rag.lookup import lookup_row
 from rag.prompting import (
     INJECTION_REFUSAL,
     NOT_COVERED,
@@ -79,6 +80,7 @@ class Plan:
     retrieval_score: float | None = None  # best relevance found, also when it was below the floor
     template: PromptTemplate | None = None  # the prompt version answering (production, or the canary's candidate)
     confidence: float | None = None  # how surely the passages answer (a follow-up's own relevance)
+    previous: str = ""  # the user question this one follows, if any (a follow-up's table lookup)
 
 
 class RagService:
@@ -217,6 +219,7 @@ class RagService:
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
         turns = self._history(history)
+        plan.previous = next((content for role, content in reversed(turns) if role == "user"), "")
         retrieval = self.retrieve(question, turns, top_k)
         plan.retrieval_score = retrieval.best_score
         plan.confidence = retrieval.answer_confidence
@@ -315,6 +318,7 @@ class RagService:
             self.settings.rag.extractive_sentences,
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
+            lookup=lookup_row(plan.question, passages, plan.previous),
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:

@@ -1,0 +1,101 @@
+"""Table-row lookups: a question that names a row's subject and one of its columns is answered by one cell.
+
+"Quelle logique de déploiement a été utilisée sur AWS ?" over the row "Provider : AWS ; Logique : VM / ECS":
+the question holds one cell's value (AWS) and another cell's label (Logique), so the answer is that
+cell's value (VM / ECS). Reading several tables at once, the model often takes a neighbour's value
+("SageMaker Pipelines", from a list about AWS in another passage), and the grounding guard lets it
+through because the course does put AWS and SageMaker together. The lookup is exact and costs no
+generation, so the answer decision (``rag.answer.decide``) uses it to catch a generation that
+missed the cell. Rows are what ingestion makes of tables: ``Label : value ; Label : value``.
+
+A follow-up ("Et pour AWS ?") takes the column from the question it follows; at least one of the
+row's subject and column must come from the question itself, so an unrelated follow-up never
+inherits an earlier lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.chunking import passage_units
+from rag.text import fold, tokenize
+from rag.types import ScoredChunk
+
+_CELL = re.compile(r"^\s*([^:;]{1,60}?)\s*:\s*(.+?)\s*$")
+_ASKED = 2  # a term of the question itself weighs twice one of the question it follows
+
+
+@dataclass(frozen=True)
+class RowHit:
+    passage: int  # 0-based index of the passage holding the row
+    subtitle: str  # the title the row sits under in its passage, "" if none
+    row: str  # the row as the passage writes it
+    label: str  # the column the question asks for
+    value: str  # that column's cell: the answer
+    score: int
+
+
+def row_cells(line: str) -> list[tuple[str, str]] | None:
+    """(label, value) of each cell of a table row written ``Label : value ; Label : value``; None otherwise."""
+    parts = line.split(" ; ")
+    if len(parts) < 2:
+        return None
+    cells = []
+    for part in parts:
+        match = _CELL.match(part)
+        if not match:
+            return None
+        cells.append((match.group(1), match.group(2)))
+    return cells
+
+
+def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "") -> RowHit | None:
+    """The cell that answers ``question`` (``previous``: the user question it follows, if any); None if no
+    row fits, or if two rows fit equally well with different answers."""
+    asked = set(tokenize(question))
+    known = asked | set(tokenize(previous))
+    hits: list[RowHit] = []
+    for index, scored in enumerate(passages):
+        for subtitle, line in passage_units(scored.chunk.text):
+            hits.extend(_row_hits(index, subtitle, line, asked, known))
+    if not hits:
+        return None
+    hits.sort(key=lambda h: -h.score)
+    best = hits[0]
+    rivals = [h for h in hits[1:] if h.score == best.score and _terms(h.value) != _terms(best.value)]
+    return None if rivals else best
+
+
+def _row_hits(index: int, subtitle: str, line: str, asked: set[str], known: set[str]) -> list[RowHit]:
+    cells = row_cells(line)
+    if not cells:
+        return []
+    out = []
+    for s, (_, subject) in enumerate(cells):
+        subject_terms = _terms(subject)
+        if not subject_terms or not subject_terms <= known:
+            continue
+        for k, (label, value) in enumerate(cells):
+            label_terms, value_terms = _terms(label), _terms(value)
+            if k == s or not label_terms & known or not value_terms or value_terms <= known:
+                continue  # the column is not asked for, or its value is already in the question
+            if not (subject_terms & asked or label_terms & asked):
+                continue  # nothing of the row comes from this question: an unrelated follow-up
+            score = sum(_ASKED if t in asked else 1 for t in subject_terms) + sum(
+                _ASKED if t in asked else 1 for t in label_terms & known
+            )
+            out.append(RowHit(index, subtitle, line, label, value, score))
+    return out
+
+
+def _terms(text: str) -> set[str]:
+    return set(tokenize(text))
+
+
+def holds_value(text: str, hit: RowHit) -> bool:
+    """Whether an answer gives the looked-up cell: at least half of its content terms (accent-insensitive)."""
+    value = _terms(hit.value)
+    found = value & set(tokenize(text))
+    return 2 * len(found) >= len(value) or fold(hit.value) in fold(text)
