@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.chunking import passage_units
+from rag.chunking import bullet_lines, passage_units
+from rag.lookup import row_cells
+from rag.prompting import detect_language
 from rag.text import fold, stopwords, tokenize
 from rag.types import Embedder, ScoredChunk
 
@@ -28,6 +30,10 @@ _LEADING_CITATIONS = re.compile(r"^((?:\s*\[[^\]]*\d[^\]]*\])+)\s*")
 _STRONG_NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z]\w*|[A-Za-z]+-?\d[\w.-]*|[A-Z]{2,}\w*)")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zà-öø-ÿ]{2,}\b")
 MIN_CONTENT_TOKENS = 3
+# A sentence in another language than its passages (an English answer over the French course) shares
+# only names and cognates with them: it needs this share of the usual lexical overlap.
+CROSS_LANGUAGE_OVERLAP = 0.7
+CROSS_LANGUAGE_SIMILARITY = 2 / 3  # ... and, in that lenient band, this share of the usual cosine
 
 
 @dataclass
@@ -41,6 +47,7 @@ class SentenceCheck:
     per_passage: list[float] = field(default_factory=list)  # overlap with each passage
     novel_names: list[str] = field(default_factory=list)
     unpaired: list[str] = field(default_factory=list)  # names the passages never put with the sentence's others
+    translated: bool = False  # in another language than the passages
     supported: bool = False
 
 
@@ -114,12 +121,23 @@ def claim_terms(text: str) -> list[str]:
 
 
 def unit_contexts(passages: Sequence[ScoredChunk]) -> list[str]:
-    """Each line of each passage with the titles it sits under (folded): the scope in which facts stand together."""
+    """The scopes in which facts stand together (folded): each line of each passage with the titles it sits
+    under, and each plain list as a whole.
+
+    Items of one list answer together ("Streamlit (frontend)", "LLM service (Ollama)": the frontend is
+    Streamlit and the LLM service Ollama); rows of one table do not (AWS on the Feature Store row,
+    WhyLabs on the Monitoring row), so rows stand alone.
+    """
     out = []
     for scored in passages:
         label = scored.chunk.path
+        bullets = bullet_lines(scored.chunk.text)
+        lists: dict[str, list[str]] = {}
         for subtitle, line in passage_units(scored.chunk.text):
             out.append(fold(f"{label} > {subtitle} : {line}"))
+            if line in bullets and row_cells(line) is None:
+                lists.setdefault(subtitle, []).append(line)
+        out.extend(fold(f"{label} > {sub} : {' | '.join(items)}") for sub, items in lists.items() if len(items) > 1)
     return out
 
 
@@ -160,7 +178,9 @@ class GroundingChecker:
         passage_terms = [set(tokenize(p.chunk.text + " " + p.chunk.heading)) for p in passages]
         all_terms = set().union(*passage_terms)
         known = fold(" ".join(p.chunk.text + " " + p.chunk.heading for p in passages))
+        corpus_lang = detect_language(" ".join(p.chunk.text for p in passages))
         for sentence in sentences:
+            sentence.translated = detect_language(sentence.text) != corpus_lang
             self._score_lexical(sentence, passage_terms, all_terms, known)
         self._score_semantic([s for s in sentences if s.content], passages)
         units = unit_contexts(passages)
@@ -217,6 +237,9 @@ class GroundingChecker:
             return True
         if sentence.overlap >= self.min_overlap:
             return True
+        if sentence.translated and sentence.overlap >= self.min_overlap * CROSS_LANGUAGE_OVERLAP:
+            # fewer shared words are expected, so the meaning must be close too (when an embedder can tell)
+            return sentence.similarity is None or sentence.similarity >= self.min_similarity * CROSS_LANGUAGE_SIMILARITY
         similar = sentence.similarity is not None and sentence.similarity >= self.min_similarity
         return similar and sentence.overlap >= self.min_overlap / 2
 

@@ -11,6 +11,7 @@ from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
 from rag.grounding import GroundingChecker, unit_contexts, unpaired_names
 from rag.retrieval import HybridRetriever
+from rag.types import Embedder
 from tests.rag.helpers import passage
 
 GCP = [("user", "Quelle logique de déploiement a été utilisée sur GCP ?"), ("assistant", "Cloud Run serverless [1].")]
@@ -92,3 +93,49 @@ def test_an_extractive_list_answer_quotes_the_list_not_the_summary_line() -> Non
     text, _ = extractive("Comment le modèle a-t-il été transformé en service exploitable ?", "fr", [serving], None)
     assert "FastAPI" in text and "/predict" in text and "Pydantic" in text
     assert "Donc on a compris" not in text
+
+
+def test_items_of_one_list_stand_together_but_rows_of_one_table_do_not() -> None:
+    architecture = passage(
+        "À la fin, on obtient :\n- MLflow (tracking)\n- Streamlit (frontend)\n- LLM service (Ollama)",
+        "Projet > 7. Architecture globale",
+    )
+    rows = passage(
+        "- Étape : Feature Store ; Outil cloud typique : AWS Feature Store\n"
+        "- Étape : Monitoring ; Outil cloud typique : WhyLabs, Evidently",
+        "2. Le cycle de vie MLOps > Les étapes clés",
+        index=1,
+    )
+    units = unit_contexts([architecture, rows, PLATFORMS])
+    assert unpaired_names("The frontend is Streamlit and the LLM service is Ollama.", units) == []
+    assert unpaired_names("Sur AWS, le drift se détecte avec WhyLabs.", units) == ["aws", "whylabs"]
+    assert unpaired_names("Sur AWS, on orchestre avec Kubeflow.", units) == ["aws", "kubeflow"]  # another sub-title
+
+
+def test_an_answer_in_another_language_than_the_passages_needs_fewer_shared_words() -> None:
+    azure = passage(
+        "Azure ML\n- Les composants sont définis avec @component.\n- Le pipeline lui-même est déclaré avec @pipeline.",
+        "Projet > 5. Azure ML",
+    )
+    checker = GroundingChecker(None, min_overlap=0.5, min_similarity=0.75)
+    english = checker.check("In Azure ML the whole pipeline was written by hand as a decorated script.", [azure])
+    [sentence] = english.sentences
+    assert sentence.translated and 0.35 <= sentence.overlap < 0.5 and english.grounded
+    french = checker.check(
+        "Dans Azure ML, le pipeline lui-même était écrit grâce au décorateur @pipeline puis lancé.", [azure]
+    )
+    assert not french.sentences[0].translated and 0.35 <= french.sentences[0].overlap < 0.5 and not french.grounded
+
+
+def test_a_translated_sentence_in_the_lenient_band_needs_a_close_meaning(embedder: Embedder) -> None:
+    azure = passage(
+        "Azure ML\n- Les composants sont définis avec @component.\n- Le pipeline lui-même est déclaré avec @pipeline.",
+        "Projet > 5. Azure ML",
+    )
+    checker = GroundingChecker(embedder, min_overlap=0.5, min_similarity=0.75)
+    close = checker.check("The pipeline itself gets declared using @pipeline, in the Azure ML part.", [azure])
+    far = checker.check("Azure ML pipelines cost money when the workspace stays up.", [azure])
+    for report in (close, far):  # both in the lenient band: the meaning decides
+        assert report.sentences[0].translated and 0.35 <= report.sentences[0].overlap < 0.5
+    assert close.grounded, close.reason
+    assert not far.grounded
