@@ -20,6 +20,7 @@ from rag.context import line_relevance
 from rag.grounding import (
     GroundingChecker,
     GroundingReport,
+    drop_references,
     repair_citations,
     repeats,
     split_sentences,
@@ -140,6 +141,7 @@ def decide(
         if relevance < MIN_EXTRACTIVE_RELEVANCE:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         return Decision(text, "extractive", True, "the model said the passages do not answer")
+    generated = drop_references(generated)
     if restates(generated, question):
         return fallback("the generation restates the question instead of answering it")
     report: GroundingReport = checker.check(generated, passages)

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -92,6 +93,42 @@ def names_in(text: str) -> list[str]:
         if before and before[-1] not in ".:;!?*-(\"'«[>#|":
             found.append(match.group(0))
     return found
+
+
+_QUOTED = re.compile(r"«[^»]*»|\"[^\"]*\"|“[^”]*”")
+_REFERENCE_NOUN = re.compile(r"\b(passages?|sources?|contexte?|sections?|extraits?|chapitres?|chapters?)\b")
+
+
+@lru_cache(maxsize=1)
+def _reference_terms() -> frozenset[str]:
+    words = (
+        "passage passages source sources contexte context section sections extrait extraits chapitre chapter "
+        "mentionné mentionne mentioned mention cité cite cited indiqué indique stated states state décrit "
+        "described trouve trouvé found expliqué explained directement directly voir see cours course"
+    )
+    return frozenset(tokenize(words))
+
+
+def is_reference(sentence: str) -> bool:
+    """A sentence that only says where the answer came from ("Cela est mentionné dans les passages [1] et [3].",
+    "This is stated in passage 2 under «Multi-Cloud»"): no claim to check, and nothing the user needs.
+
+    It names a passage, source or section, and once quoted titles, numbers and those words are set
+    aside, at most one content word is left; or it has no content word but those ("mentioned").
+    """
+    text = strip_citations(sentence)
+    terms = [t for t in tokenize(_QUOTED.sub(" ", text)) if not t.isdigit()]
+    rest = [t for t in terms if t not in _reference_terms()]
+    if _REFERENCE_NOUN.search(fold(text)):
+        return len(rest) <= 1
+    return bool(terms) and not rest  # "This is mentioned in both [1] and [2]."
+
+
+def drop_references(text: str) -> str:
+    """The answer without its reference-only sentences (``is_reference``), one sentence or item per line."""
+    sentences = split_sentences(text)
+    kept = [s for s in sentences if not is_reference(s)]
+    return text if len(kept) == len(sentences) else "\n".join(kept)
 
 
 def repeats(text: str) -> bool:

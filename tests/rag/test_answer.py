@@ -8,7 +8,7 @@ import pytest
 
 from prompts import load_prompt
 from rag.answer import EXTRACTIVE_INTRO, decide, echoes, extractive, runaway, says_not_covered, trim_incomplete
-from rag.grounding import GroundingChecker, citations
+from rag.grounding import GroundingChecker, citations, is_reference
 from rag.prompting import NOT_COVERED, system_prompt
 from rag.types import Embedder
 from tests.rag.helpers import passage
@@ -144,3 +144,37 @@ def test_a_cut_generation_loses_its_unfinished_sentence() -> None:
     assert trim_incomplete("Un. Deux [1]") == "Un.\nDeux [1]"
     assert trim_incomplete("Une phrase sans fin") == "Une phrase sans fin"  # all there is
     assert trim_incomplete(" ".join(f"P{i}." for i in range(9)), keep=2) == "P0.\nP1."
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Cela est mentionné dans les passages [1] et [2].",
+        "This is stated in passage [2].",
+        'Il est mentionné dans le passage sous la section "Feature Store".',
+        "This is mentioned in both [1] and [2].",
+    ],
+)
+def test_a_sentence_that_only_says_where_the_answer_came_from_is_dropped(
+    lexical: GroundingChecker, sentence: str
+) -> None:
+    generated = f"Le Feature Store sert à stocker les features réutilisables [2]. {sentence}"
+    assert is_reference(sentence)
+    decision = decide(generated, QUESTION, "fr", PASSAGES, lexical, SYSTEM)
+    assert (decision.mode, decision.text) == (
+        "generative",
+        "Le Feature Store sert à stocker les features réutilisables. [2]",
+    )
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Les données sources sont versionnées avec DVC.",
+        "Des problèmes surviennent dans le passage en production.",
+        "La section 3 décrit le tracking avec MLflow.",
+        "MLflow est mentionné.",
+    ],
+)
+def test_a_claim_that_names_a_source_or_a_section_is_still_a_claim(sentence: str) -> None:
+    assert not is_reference(sentence)
