@@ -78,7 +78,8 @@ def split_sentences(text: str) -> list[str]:
 
 
 def strip_citations(text: str) -> str:
-    return re.sub(r"\s+([.,;:!?])", r"\1", _CITATION.sub("", text)).strip()
+    """The text without citation markers, and without the gaps they leave ("Streamlit [1] and" -> "Streamlit and")."""
+    return re.sub(r"[ \t]{2,}", " ", re.sub(r"\s+([.,;:!?])", r"\1", _CITATION.sub("", text))).strip()
 
 
 def names_in(text: str) -> list[str]:

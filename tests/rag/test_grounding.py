@@ -35,6 +35,9 @@ def lexical() -> GroundingChecker:
 def test_citation_markers_in_the_forms_a_small_model_writes() -> None:
     assert citations("a [1] b [1, 2] c [passage 3] d [Sources 2; 4] e [x] f (1)") == [1, 1, 2, 3, 2, 4]
     assert strip_citations("Le drift se détecte [1] . Oui [2, 3]") == "Le drift se détecte. Oui"
+    assert strip_citations("The frontend is Streamlit [1] and the LLM service is Ollama [2].") == (
+        "The frontend is Streamlit and the LLM service is Ollama."
+    )
 
 
 def test_sentences_and_list_items_keep_their_citations() -> None:
