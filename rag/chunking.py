@@ -88,13 +88,32 @@ def render_rows(lines: list[str]) -> list[str]:
     """Table lines (header first) -> one self-describing line per data row."""
     rows = [_table_cells(line) for line in lines if not _TABLE_RULE.match(line)]
     if len(rows) < 2:
-        return [" ; ".join(c for c in rows[0] if c)] if rows else []
+        return [ROW_SEPARATOR.join(c for c in rows[0] if c)] if rows else []
     header, data = rows[0], rows[1:]
     rendered = []
     for row in data:
         pairs = [f"{name} : {value}" if name else value for name, value in zip(header, row, strict=False) if value]
-        rendered.append(" ; ".join(pairs))
+        rendered.append(ROW_SEPARATOR.join(pairs))
     return rendered
+
+
+_ROW_CELL = re.compile(r"^\s*([^:;]{1,60}?)\s*:\s*(.+?)\s*$")
+ROW_SEPARATOR = " ; "
+
+
+def row_cells(line: str) -> list[tuple[str, str]] | None:
+    """(label, value) of each cell of a row as ``render_rows`` writes it (``Label : value ; Label : value``);
+    None for any other line."""
+    parts = line.split(ROW_SEPARATOR)
+    if len(parts) < 2:
+        return None
+    cells = []
+    for part in parts:
+        match = _ROW_CELL.match(part)
+        if not match:
+            return None
+        cells.append((match.group(1), match.group(2)))
+    return cells
 
 
 def render_mermaid(lines: list[str]) -> list[str]:

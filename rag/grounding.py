@@ -19,8 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from rag.chunking import bullet_lines, passage_units
-from rag.lookup import row_cells
+from rag.chunking import bullet_lines, passage_units, row_cells
 from rag.prompting import detect_language
 from rag.text import fold, stopwords, tokenize
 from rag.types import Embedder, ScoredChunk

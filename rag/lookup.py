@@ -6,7 +6,7 @@ cell's value (VM / ECS). Reading several tables at once, the model often takes a
 ("SageMaker Pipelines", from a list about AWS in another passage), and the grounding guard lets it
 through because the course does put AWS and SageMaker together. The lookup is exact and costs no
 generation, so the answer decision (``rag.answer.decide``) uses it to catch a generation that
-missed the cell. Rows are what ingestion makes of tables: ``Label : value ; Label : value``.
+missed the cell. Rows are what ingestion makes of tables (``rag.chunking.row_cells``).
 
 A follow-up ("Et pour AWS ?") takes the column from the question it follows; at least one of the
 row's subject and column must come from the question itself, so an unrelated follow-up never
@@ -15,15 +15,13 @@ inherits an earlier lookup.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.chunking import passage_units
+from rag.chunking import passage_units, row_cells
 from rag.text import fold, tokenize
 from rag.types import ScoredChunk
 
-_CELL = re.compile(r"^\s*([^:;]{1,60}?)\s*:\s*(.+?)\s*$")
 _ASKED = 2  # a term of the question itself weighs twice one of the question it follows
 
 
@@ -35,20 +33,6 @@ class RowHit:
     label: str  # the column the question asks for
     value: str  # that column's cell: the answer
     score: int
-
-
-def row_cells(line: str) -> list[tuple[str, str]] | None:
-    """(label, value) of each cell of a table row written ``Label : value ; Label : value``; None otherwise."""
-    parts = line.split(" ; ")
-    if len(parts) < 2:
-        return None
-    cells = []
-    for part in parts:
-        match = _CELL.match(part)
-        if not match:
-            return None
-        cells.append((match.group(1), match.group(2)))
-    return cells
 
 
 def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "") -> RowHit | None:

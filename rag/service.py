@@ -21,7 +21,7 @@ from prompts import PromptTemplate
 from prompts.selector import PromptSelector, build_selector
 from rag.answer import decide, runaway, trim_incomplete
 from rag.context import focus
-from rag.followup import retrieve_in_conversation
+from rag.followup import previous_question, retrieve_in_conversation
 from rag.grounding import GroundingChecker
 from rag.lookup import lookup_row
 from rag.prompting import (
@@ -219,7 +219,7 @@ class RagService:
             plan.final = self._fixed(plan, INJECTION_REFUSAL[plan.lang], "refusal", None)
             return plan
         turns = self._history(history)
-        plan.previous = next((content for role, content in reversed(turns) if role == "user"), "")
+        plan.previous = previous_question(turns) or ""
         retrieval = self.retrieve(question, turns, top_k)
         plan.retrieval_score = retrieval.best_score
         plan.confidence = retrieval.answer_confidence
