@@ -39,6 +39,7 @@ class FakeChatModel:
     name: str = "fake-chat-model"
     backend: str = "fake"
     parallel: int = 1  # generations it serves at once (the scheduler's capacity)
+    hold: threading.Event | None = None  # generations wait for it: a model busy exactly as long as a test needs
     calls: list[FakeCall] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -60,6 +61,8 @@ class FakeChatModel:
         if isinstance(reply, BaseException):
             raise reply
         words = reply.split(" ")
+        if self.hold is not None:
+            self.hold.wait()
         if self.prompt_s:
             time.sleep(self.prompt_s)
         for index, word in enumerate(words[: max_tokens or None]):

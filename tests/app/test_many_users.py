@@ -29,7 +29,7 @@ from tests.rag.helpers import FR_QUESTION
 from tests.ui.helpers import ServerThread, free_port
 
 pytestmark = pytest.mark.slow
-SLOW_REPLY = " ".join(f"Evidently{i}" for i in range(150))  # 150 pieces at 40 ms: six seconds per answer
+REPLY = " ".join(f"Evidently{i}" for i in range(40))  # streamed piece by piece once the model is let go
 
 
 def _stream(url: str, results: list[tuple[int, float, str]]) -> None:
@@ -56,7 +56,8 @@ def test_health_and_predict_answer_while_the_model_is_saturated(
         update={"mlflow": classic.mlflow, "classic": classic.classic}
     )
     settings.llm.max_queue, settings.llm.service_time_s, settings.llm.max_wait_s = 2, 6.0, 60.0
-    service = fake_service(settings, retriever, FakeChatModel(default=SLOW_REPLY, delay_s=0.04))
+    busy = threading.Event()  # the model generates nothing until the checks below are done
+    service = fake_service(settings, retriever, FakeChatModel(default=REPLY, delay_s=0.01, hold=busy))
     port = free_port()
     server = ServerThread(create_app(settings, rag_service=service), port)
     server.start()
@@ -78,9 +79,13 @@ def test_health_and_predict_answer_while_the_model_is_saturated(
                 assert http.get("/health").status_code == 200
                 assert http.post("/predict", json=RECORD).status_code == 200
             metrics = http.get("/metrics").text
+            while time.monotonic() < deadline and len(results) < 5:  # every client beyond the queue is answered
+                time.sleep(0.05)
+        busy.set()
         for client in clients:
             client.join(60)
     finally:
+        busy.set()
         server.stop()
     refused = [r for r in results if r[0] == 429]
     answered = [r for r in results if r[0] == 200]

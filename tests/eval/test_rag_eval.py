@@ -1,8 +1,9 @@
 """`genaiops eval rag | gate | baseline | classic`, `genaiops report`, `genaiops release promote`, end to end.
 
-Real MLflow (sqlite in a tmp dir), the real course index, the real Qwen GGUF with short answers,
-ragas with the project's own embeddings. Each eval asks the first ``LIMIT`` golden questions of each
-kind (in-scope, out-of-scope, injection): enough for the degraded release to show, short enough for CI.
+Real MLflow (sqlite in a tmp dir), the real course index, ragas with the project's own embeddings, and a
+``FakeChatModel`` (tests/eval/conftest.py): the real model's eval is `make eval-gate`. Each eval asks the
+first ``LIMIT`` golden questions of each kind (in-scope, out-of-scope, injection): enough for the degraded
+release to show.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from genaiops.settings import Settings
 from genaiops.tracking import mlflow_store
 
-pytestmark = [pytest.mark.slow, pytest.mark.llm]
+pytestmark = [pytest.mark.slow]
 
 LIMIT = "3"
 RELEASE_PARAMS = {

@@ -2,7 +2,9 @@
 
 The settings reach the code the way they reach the compose containers: as ``GENAIOPS_`` environment
 variables (``stack_env``), read by the CLI's own ``get_settings()`` and by the API's. The working
-directory is a tmp folder, so a developer's ``.env`` never leaks in.
+directory is a tmp folder, so a developer's ``.env`` never leaks in. The servers are the point here, not the
+model: every chat model built is a ``FakeChatModel`` (the real one answers through the whole stack in
+tests/ui/test_e2e_browser.py and in `make eval-gate`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from genaiops.settings import Settings, get_settings
+from rag.fake_llm import FakeChatModel
 from tests.integration.servers import ServerProcess, chroma_server, mlflow_server
 from tests.settings import llm_cache_dir
 
@@ -65,6 +68,7 @@ def stack_env(servers: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         mp.chdir(work)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        mp.setattr("rag.llm.build_chat_model", lambda _settings: FakeChatModel())
         for name, value in env.items():
             mp.setenv(name, value)
         settings = get_settings()
