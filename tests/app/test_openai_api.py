@@ -119,18 +119,22 @@ def test_a_busy_model_is_a_429_with_retry_after(course_index: tuple[Settings, Hy
     base, retriever = course_index
     settings = product_settings(base, tmp_path)
     settings.llm.max_queue, settings.llm.service_time_s = 0, 7.0
-    slow = FakeChatModel(default=" ".join(f"Evidently{i}" for i in range(400)), delay_s=0.02)
+    held = threading.Event()  # the first generation holds the model until the refusals are checked
+    slow = FakeChatModel(default=" ".join(f"Evidently{i}" for i in range(40)), hold=held)
     with served(settings, fake_service(settings, retriever, slow)) as url:
         running = threading.Thread(target=lambda: list(ask(client_of(url), FR_QUESTION, stream=True)))
         running.start()
-        while not slow.calls:
-            time.sleep(0.02)
-        for stream in (False, True):
-            with pytest.raises(openai.RateLimitError) as busy:
-                ask(client_of(url), FR_QUESTION, stream=stream)
-            assert int(busy.value.response.headers["retry-after"]) >= 1
-            assert busy.value.body["type"] == "rate_limit_exceeded"  # type: ignore[index]
-        running.join(30)
+        try:
+            while not slow.calls:
+                time.sleep(0.02)
+            for stream in (False, True):
+                with pytest.raises(openai.RateLimitError) as busy:
+                    ask(client_of(url), FR_QUESTION, stream=stream)
+                assert int(busy.value.response.headers["retry-after"]) >= 1
+                assert busy.value.body["type"] == "rate_limit_exceeded"  # type: ignore[index]
+        finally:
+            held.set()
+            running.join(30)
 
 
 def test_client_keys_with_the_openai_client(course_index: tuple[Settings, HybridRetriever], tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def slow(course_index: tuple[Settings, HybridRetriever]) -> Iterator[tuple[Answe
 @pytest.mark.slow  # generations held on purpose
 def test_one_generation_at_a_time_and_a_quick_429_beyond_the_queue(slow) -> None:  # type: ignore[no-untyped-def]
     scheduler, fake = slow
+    fake.delay_s = 0.005  # the three arrive together, long before the first answer ends
 
     async def scenario() -> list[object]:
         tasks = [asyncio.create_task(scheduler.ask(QUESTION)) for _ in range(3)]
