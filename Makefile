@@ -96,7 +96,7 @@ $(COMPOSE_BIN): docker/tools-requirements.txt | $(STAMP)
 	$@ version
 
 # The RAG eval and its regression gate, on a data dir of its own: ingest the course, answer the golden set's
-# fixed CI subset (a stratified fifth of the dev split: every category and kind, the test split untouched; see
+# fixed CI subset (31 dev questions, stratified: every category and kind, the test split untouched; see
 # eval.golden.ci_subset) with the default model, and compare with eval/baseline.json (exit 1 when a metric drops
 # more than its tolerance). Answers are capped at EVAL_MAX_TOKENS (production: 320) to fit CI's 2 cores;
 # eval/baseline.json was made the same way (see its params). `make eval` answers the whole set.
