@@ -36,7 +36,8 @@ LATENCY_QUESTIONS = 8
 MAX_TOKENS = 320  # production's cap: answers stop well before it
 
 
-def _settings(data_dir: Path, overrides: dict[str, dict[str, Any]]) -> Settings:
+def bench_settings(data_dir: Path, overrides: dict[str, dict[str, Any]]) -> Settings:
+    """Settings of one variant: the repo's model cache, production ``max_tokens``, no tracing."""
     llm = {
         "model_cache_dir": REPO_ROOT / "var" / "models" / "llm",
         "max_tokens": MAX_TOKENS,
@@ -82,7 +83,7 @@ def _variant(name: str, overrides: dict[str, dict[str, Any]], data_dir: Path) ->
     from rag.service import build_rag_service
     from rag.tracing import NullTracer
 
-    settings = _settings(data_dir, overrides)
+    settings = bench_settings(data_dir, overrides)
     service = build_rag_service(settings, tracer=NullTracer())
     try:
         result = run_rag_eval(settings, service, split="test", progress=False)
@@ -100,7 +101,7 @@ def _followups(data_dir: Path) -> list[list[object]]:
     from rag.llm import build_chat_model
     from rag.retrieval import build_retriever
 
-    settings = _settings(data_dir, {"llm": {"model": LARGE}})
+    settings = bench_settings(data_dir, {"llm": {"model": LARGE}})
     items = [i for i in load_golden() if i.kind == "in_scope" and i.history]
     retriever = build_retriever(settings)
     llm = build_chat_model(settings)
@@ -128,7 +129,7 @@ def main(names: list[str]) -> None:
     chosen = {n: VARIANTS[n] for n in names} if names else DEFAULT_VARIANTS
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "var"
-        base = _settings(data_dir, {})
+        base = bench_settings(data_dir, {})
         ingest(base, embedder=build_embedder(base), progress=False)
         runs = {name: _variant(name, overrides, data_dir) for name, overrides in chosen.items()}
         followups = _followups(data_dir)

@@ -20,20 +20,16 @@ from typing import Any
 
 import typer
 
+from bench.bench_answers import LARGE, bench_settings
 from genaiops.settings import REPO_ROOT, Settings
 
-LARGE = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-MAX_TOKENS = 320  # production's cap, as bench_answers
 OUT_DIR = REPO_ROOT / "var" / "bench"
 
 cli = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
 def _settings(model: str, data_dir: Path) -> Settings:
-    llm = {"model": model, "model_cache_dir": REPO_ROOT / "var" / "models" / "llm", "max_tokens": MAX_TOKENS}
-    settings = Settings(_env_file=None, data_dir=data_dir, llm=llm, mlflow={"trace_sample_rate": 0})  # type: ignore[call-arg]
-    settings.ensure_dirs()
-    return settings
+    return bench_settings(data_dir, {"llm": {"model": model}})
 
 
 def _service(settings: Settings, real_model: bool) -> Any:
@@ -43,8 +39,7 @@ def _service(settings: Settings, real_model: bool) -> Any:
     from rag.tracing import NullTracer
 
     ingest(settings, progress=False)
-    built = build_rag_service(settings, chat_model=None if real_model else FakeChatModel(), tracer=NullTracer())
-    return built
+    return build_rag_service(settings, chat_model=None if real_model else FakeChatModel(), tracer=NullTracer())
 
 
 def _items(split: str, kinds: tuple[str, ...] = ("in_scope", "out_of_scope")) -> list[Any]:
@@ -93,6 +88,7 @@ def replay(
 ) -> None:
     """Decide every recorded generation again with today's guard; report and compare with the last replay."""
     from eval.golden import missing_facts
+    from eval.rag_eval import fact_recall
 
     generations, previous_path = _paths(split, model)
     recorded = {r["id"]: r for r in map(json.loads, generations.read_text(encoding="utf-8").splitlines())}
@@ -111,8 +107,7 @@ def replay(
             plan.stopped = row["stopped"]
             answer = service.complete(plan, row["generated"], row["pieces"])
             text, mode = answer.answer, answer.mode
-        missing = missing_facts(text, item.expected_facts) if item.expected_facts else []
-        recall = 1 - len(missing) / len(item.expected_facts) if item.expected_facts else None
+        missing, recall = missing_facts(text, item.expected_facts), fact_recall(item, text)
         results[item.id] = {"kind": item.kind, "mode": mode, "recall": recall, "missing": [str(m) for m in missing],
                             "answer": text, "categories": item.categories,
                             "reason": getattr(answer, "guard_reason", None)}  # fmt: skip

@@ -20,7 +20,7 @@ from rag.fake_llm import FakeChatModel
 from tests.integration.servers import ServerProcess, chroma_server, mlflow_server
 from tests.settings import llm_cache_dir
 
-MAX_TOKENS = 32  # a sentence with a citation; the budget of this module is minutes on 2 shared cores
+MAX_TOKENS = 32  # the cap the stack runs with here (the fake model quotes one shorter line)
 TOP_K = 2
 ADMIN_KEY = "integration-admin-key"
 
