@@ -28,8 +28,13 @@ OUT_DIR = REPO_ROOT / "var" / "bench"
 cli = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
-def _settings(model: str, data_dir: Path) -> Settings:
-    return bench_settings(data_dir, {"llm": {"model": model}})
+def _settings(model: str, data_dir: Path, rag: list[str] | None = None) -> Settings:
+    """The bench's settings; ``rag``: ``key=value`` overrides of ``settings.rag`` (e.g. ``top_k=3``)."""
+    overrides = dict(pair.split("=", 1) for pair in rag or [])
+    return bench_settings(data_dir, {"llm": {"model": model}, "rag": overrides})
+
+
+RAG_OPTION = typer.Option([], "--rag", help="key=value override of settings.rag, repeatable (e.g. top_k=3).")
 
 
 def _service(settings: Settings, real_model: bool) -> Any:
@@ -48,21 +53,27 @@ def _items(split: str, kinds: tuple[str, ...] = ("in_scope", "out_of_scope")) ->
     return [i for i in load_golden(split=split) if i.kind in kinds]  # type: ignore[arg-type]
 
 
-def _paths(split: str, model: str) -> tuple[Path, Path]:
+def _paths(split: str, model: str, tag: str = "") -> tuple[Path, Path]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    return OUT_DIR / f"generations-{split}-{model}.jsonl", OUT_DIR / f"replay-{split}-{model}.json"
+    name = f"{split}-{model}" + (f"-{tag}" if tag else "")
+    return OUT_DIR / f"generations-{name}.jsonl", OUT_DIR / f"replay-{name}.json"
 
 
 @cli.command()
 def record(
-    split: str = "dev", model: str = LARGE, data_dir: Path = OUT_DIR / "replay-data", kind: str = "in_scope"
+    split: str = "dev",
+    model: str = LARGE,
+    data_dir: Path = OUT_DIR / "replay-data",
+    kind: str = "in_scope",
+    tag: str = typer.Option("", help="Names this recording (e.g. the prompt variant it was made with)."),
+    rag: list[str] = RAG_OPTION,
 ) -> None:
     """Ask the split's questions of one kind once through the real model and keep the raw generations
     (added to what was recorded for the other kinds)."""
     from rich.progress import track
 
-    generations, _ = _paths(split, model)
-    service = _service(_settings(model, data_dir), real_model=True)
+    generations, _ = _paths(split, model, tag)
+    service = _service(_settings(model, data_dir, rag), real_model=True)
     old = generations.read_text(encoding="utf-8").splitlines() if generations.exists() else []
     rows = [r for r in map(json.loads, old) if r.get("kind", "in_scope") != kind]
     for item in track(_items(split, (kind,)), description=f"recording {split}"):
@@ -85,14 +96,16 @@ def replay(
     model: str = LARGE,
     data_dir: Path = OUT_DIR / "replay-data",
     show_misses: bool = False,
+    tag: str = typer.Option("", help="Which recording to replay (its record --tag)."),
+    rag: list[str] = RAG_OPTION,
 ) -> None:
     """Decide every recorded generation again with today's guard; report and compare with the last replay."""
     from eval.golden import missing_facts
     from eval.rag_eval import fact_recall
 
-    generations, previous_path = _paths(split, model)
+    generations, previous_path = _paths(split, model, tag)
     recorded = {r["id"]: r for r in map(json.loads, generations.read_text(encoding="utf-8").splitlines())}
-    service = _service(_settings(model, data_dir), real_model=False)
+    service = _service(_settings(model, data_dir, rag), real_model=False)
     previous = json.loads(previous_path.read_text(encoding="utf-8")) if previous_path.exists() else {}
     results: dict[str, dict[str, Any]] = {}
     for item in _items(split):
@@ -108,7 +121,9 @@ def replay(
             answer = service.complete(plan, row["generated"], row["pieces"])
             text, mode = answer.answer, answer.mode
         missing, recall = missing_facts(text, item.expected_facts), fact_recall(item, text)
+        raw = fact_recall(item, row.get("generated", "")) if "generated" in row else None
         results[item.id] = {"kind": item.kind, "mode": mode, "recall": recall, "missing": [str(m) for m in missing],
+                            "raw_recall": raw,
                             "answer": text, "categories": item.categories,
                             "reason": getattr(answer, "guard_reason", None)}  # fmt: skip
     _report(results, previous, show_misses)
@@ -122,6 +137,22 @@ def _summary(results: dict[str, dict[str, Any]]) -> tuple[float, float]:
     return generative, sum(recalls) / max(1, len(recalls))
 
 
+def _guard_report(results: dict[str, dict[str, Any]]) -> None:
+    """What the guard did to the model's own words: kept, replaced while they held every fact, etc."""
+    rows = [r for r in results.values() if r.get("raw_recall") is not None]
+    if not rows:
+        return
+    raw = sum(r["raw_recall"] for r in rows) / len(rows)
+    kept = [r for r in rows if r["mode"] == "generative"]
+    replaced = [r for r in rows if r["mode"] != "generative"]
+    lost = sum(r["raw_recall"] == 1 and (r["recall"] or 0) < 1 for r in replaced)
+    gained = sum((r["recall"] or 0) > r["raw_recall"] for r in replaced)
+    typer.echo(
+        f"  raw generations: fact recall {raw:.3f} over {len(rows)}; guard kept {len(kept)}, replaced "
+        f"{len(replaced)} (of which {lost} held every fact and lost some, {gained} gained facts)"
+    )
+
+
 def _report(results: dict[str, dict[str, Any]], previous: dict[str, dict[str, Any]], show_misses: bool) -> None:
     generative, recall = _summary(results)
     in_scope = sum(r.get("kind", "in_scope") == "in_scope" for r in results.values())
@@ -130,6 +161,7 @@ def _report(results: dict[str, dict[str, Any]], previous: dict[str, dict[str, An
     if outside:
         refused = sum(r["mode"] == "refusal" for r in outside) / len(outside)
         typer.echo(f"{len(outside)} out-of-scope questions: refusal accuracy {refused:.3f}")
+    _guard_report(results)
     if previous:
         before = _summary({k: v for k, v in previous.items() if k in results})
         typer.echo(f"  last replay: generative {before[0]:.3f}, fact recall {before[1]:.3f}")

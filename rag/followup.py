@@ -94,6 +94,7 @@ def retrieve_in_conversation(
     retrieval: Retrieval = retriever.retrieve(search.text, top_k=top_k)
     if not search.follow_up:
         return retrieval
+    retrieval.query = search.text
     alone: Retrieval = retriever.retrieve(question, top_k=1)
     retrieval.confidence = min(retrieval.best_score, alone.best_score)
     if retrieval.in_scope and _names_a_new_subject(question, turns, retrieval):

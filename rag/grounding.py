@@ -34,6 +34,31 @@ MIN_CONTENT_TOKENS = 3
 # only names and cognates with them: it needs this share of the usual lexical overlap.
 CROSS_LANGUAGE_OVERLAP = 0.7
 CROSS_LANGUAGE_SIMILARITY = 2 / 3  # ... and, in that lenient band, this share of the usual cosine
+COGNATE_PREFIX = 5  # first letters an English and a French stem must share to be one word (see cognate)
+
+
+def cognate(term: str, known: set[str]) -> bool:
+    """True when ``term`` or a cognate of it is in ``known`` (stemmed, folded terms).
+
+    French and English stems of one word differ ("reproducibility" / "reproductibilit", "automation" /
+    "automatis", "quality" / "qualit"): two terms count as one word in a sentence translated from the
+    passages when one begins the other (at least ``COGNATE_PREFIX`` letters), or when they share their
+    first letters, more than ``COGNATE_PREFIX`` and at least half of the shorter ("automobil" is not "automatis").
+    """
+    if term in known:
+        return True
+    if len(term) < COGNATE_PREFIX:
+        return False
+    for other in known:
+        if other[:COGNATE_PREFIX] != term[:COGNATE_PREFIX]:
+            continue
+        shared = COGNATE_PREFIX
+        limit = min(len(term), len(other))
+        while shared < limit and term[shared] == other[shared]:
+            shared += 1
+        if shared == limit or shared >= max(COGNATE_PREFIX + 1, 0.5 * limit):
+            return True
+    return False
 
 
 @dataclass
@@ -42,6 +67,7 @@ class SentenceCheck:
     cited: list[int]  # 1-based numbers the model wrote
     content: bool  # has enough content words to be checked
     overlap: float = 0.0  # share of the sentence's content words found in the passages
+    cognate_overlap: float = 0.0  # the same, counting French/English cognates (translated sentences only)
     similarity: float | None = None  # best cosine to a passage sentence
     best: int | None = None  # 0-based index of the passage that supports it most
     per_passage: list[float] = field(default_factory=list)  # overlap with each passage
@@ -248,6 +274,8 @@ class GroundingChecker:
             return
         sentence.overlap = len(terms & all_terms) / len(terms)
         sentence.per_passage = [len(terms & t) / len(terms) for t in passage_terms]
+        if sentence.translated:  # the passages' words in the other language: cognates count, with a close meaning
+            sentence.cognate_overlap = sum(cognate(term, all_terms) for term in terms) / len(terms)
         sentence.best = int(np.argmax(sentence.per_passage))
 
     def _score_semantic(self, sentences: list[SentenceCheck], passages: Sequence[ScoredChunk]) -> None:
@@ -274,8 +302,11 @@ class GroundingChecker:
             return True
         if sentence.overlap >= self.min_overlap:
             return True
-        if sentence.translated and sentence.overlap >= self.min_overlap * CROSS_LANGUAGE_OVERLAP:
-            # fewer shared words are expected, so the meaning must be close too (when an embedder can tell)
+        if (
+            sentence.translated
+            and max(sentence.overlap, sentence.cognate_overlap) >= self.min_overlap * CROSS_LANGUAGE_OVERLAP
+        ):
+            # fewer shared words are expected (some only as cognates), so the meaning must be close too
             return sentence.similarity is None or sentence.similarity >= self.min_similarity * CROSS_LANGUAGE_SIMILARITY
         similar = sentence.similarity is not None and sentence.similarity >= self.min_similarity
         return similar and sentence.overlap >= self.min_overlap / 2

@@ -81,6 +81,7 @@ class Plan:
     template: PromptTemplate | None = None  # the prompt version answering (production, or the canary's candidate)
     confidence: float | None = None  # how surely the passages answer (a follow-up's own relevance)
     previous: str = ""  # the user question this one follows, if any (a follow-up's table lookup)
+    search: str = ""  # what was searched: the question, or a follow-up with the turn it follows
 
 
 class RagService:
@@ -221,6 +222,7 @@ class RagService:
         turns = self._history(history)
         plan.previous = previous_question(turns) or ""
         retrieval = self.retrieve(question, turns, top_k)
+        plan.search = retrieval.query or question
         plan.retrieval_score = retrieval.best_score
         plan.confidence = retrieval.answer_confidence
         plan.timings["retrieve"] = _ms(plan.started)
@@ -230,7 +232,10 @@ class RagService:
         budget = self._context_budget(question, turns)
         texts = None
         if self.settings.rag.context_chars:
-            texts = focus(question, retrieval.chunks, self.retriever.embedder, self.settings.rag.context_chars)
+            previous = plan.previous if retrieval.query else ""
+            texts = focus(
+                question, retrieval.chunks, self.retriever.embedder, self.settings.rag.context_chars, previous
+            )
         plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget, texts)
         return plan
 
@@ -319,6 +324,7 @@ class RagService:
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
             lookup=lookup_row(plan.question, passages, plan.previous),
+            search=plan.search or None,
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:

@@ -50,6 +50,7 @@ class Retrieval:
     best_score: float
     in_scope: bool  # False when nothing clears the relevance floor
     confidence: float | None = None  # how surely the passages answer; default best_score (see rag/followup.py)
+    query: str | None = None  # what was searched when not the question alone (a follow-up with its turn)
 
     @property
     def answer_confidence(self) -> float:

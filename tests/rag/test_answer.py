@@ -178,3 +178,54 @@ def test_a_sentence_that_only_says_where_the_answer_came_from_is_dropped(
 )
 def test_a_claim_that_names_a_source_or_a_section_is_still_a_claim(sentence: str) -> None:
     assert not is_reference(sentence)
+
+
+def test_a_supported_answer_loses_its_unsupported_last_sentence(lexical: GroundingChecker) -> None:
+    decision = decide(
+        "Le Feature Store sert à stocker les features réutilisables [2]. "
+        "Il est facturé à la minute par les fournisseurs de cloud européens.",
+        QUESTION,
+        "fr",
+        PASSAGES,
+        lexical,
+        SYSTEM,
+    )
+    assert (decision.mode, decision.grounded) == ("generative", True)
+    assert decision.text == "Le Feature Store sert à stocker les features réutilisables. [2]"
+
+
+def test_an_answer_whose_first_sentence_is_unsupported_is_replaced(lexical: GroundingChecker) -> None:
+    decision = decide(
+        "Il est facturé à la minute par les fournisseurs de cloud européens. "
+        "Le Feature Store sert à stocker les features réutilisables [2].",
+        QUESTION,
+        "fr",
+        PASSAGES,
+        lexical,
+        SYSTEM,
+    )
+    assert decision.mode == "extractive" and decision.reason.startswith("unsupported")
+
+
+def test_an_unsupported_generation_over_passages_loosely_about_the_question_is_a_refusal(
+    lexical: GroundingChecker,
+) -> None:
+    invented = "Le cours actuel est de 42 000 euros selon Coinbase."
+    unsure = decide(
+        invented, "Quel est le cours actuel du bitcoin ?", "fr", PASSAGES, lexical, SYSTEM,
+        retrieval_score=0.2, confident_floor=0.3,
+    )  # fmt: skip
+    assert (unsure.mode, unsure.text) == ("refusal", NOT_COVERED["fr"])
+    sure = decide(invented, QUESTION, "fr", PASSAGES, lexical, SYSTEM, retrieval_score=0.5, confident_floor=0.3)
+    assert sure.mode == "extractive"  # the passages are surely about it: quote what answers
+
+
+def test_a_follow_up_s_extractive_answer_is_chosen_with_the_turn_it_follows(lexical: GroundingChecker) -> None:
+    question = "Et pour les distributions ?"
+    alone = decide(NOT_COVERED["fr"], question, "fr", PASSAGES, lexical, SYSTEM)
+    followed = decide(
+        NOT_COVERED["fr"], question, "fr", PASSAGES, lexical, SYSTEM,
+        search=f"Qu'est-ce qu'un Feature Store ?\n{question}",
+    )  # fmt: skip
+    assert "surveiller les distributions" in alone.text and "Feature Store" not in alone.text
+    assert followed.mode == "extractive" and "stocker les features" in followed.text

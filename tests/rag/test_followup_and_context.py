@@ -9,7 +9,7 @@ from rag.answer import extractive, restates
 from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
-from rag.grounding import GroundingChecker, unit_contexts, unpaired_names
+from rag.grounding import GroundingChecker, cognate, unit_contexts, unpaired_names
 from rag.retrieval import HybridRetriever
 from rag.types import Embedder
 from tests.rag.helpers import passage
@@ -139,3 +139,52 @@ def test_a_translated_sentence_in_the_lenient_band_needs_a_close_meaning(embedde
         assert report.sentences[0].translated and 0.35 <= report.sentences[0].overlap < 0.5
     assert close.grounded, close.reason
     assert not far.grounded
+
+
+def test_cognates_count_as_shared_words_only_with_a_close_meaning(embedder: Embedder) -> None:
+    skills = passage(
+        "La compétence la plus précieuse : penser en termes de reproductibilité, d'automatisation, "
+        "de monitoring et d'itération.",
+        "Conclusion > Compétences",
+    )
+    assert cognate("reproductibility", {"reproductibilit"}) and cognate("autom", {"automatis"})
+    assert not cognate("automobile", {"automatis"}) and not cognate("pipe", {"pipelin"})
+    checker = GroundingChecker(embedder, min_overlap=0.5, min_similarity=0.75)
+    right = checker.check("The key skill is thinking in terms of reproducibility, automation and iteration.", [skills])
+    [sentence] = right.sentences
+    assert sentence.translated and sentence.overlap < 0.35 <= sentence.cognate_overlap
+    assert right.grounded, right.reason
+    wrong = checker.check("Reproducibility and automation are sold by cloud vendors as monitoring plans.", [skills])
+    [sentence] = wrong.sentences
+    assert sentence.cognate_overlap >= 0.35 and not wrong.grounded, sentence  # cognates, another meaning
+
+
+def test_a_section_s_items_come_with_its_summary_line_and_weak_passages_show_their_title() -> None:
+    serving = passage(
+        "- Charger un modèle entraîné\n- Exposer une API FastAPI\n- Créer un endpoint /predict\n"
+        "- Structurer les données avec Pydantic\n"
+        "- Donc on a compris comment transformer un modèle en service exploitable.",
+        "Projet > 4. API ML – Model Serving",
+    )
+    unrelated = passage(
+        "- Félicitations, vous êtes arrivé au terme du cours et disposez d'une base solide pour la suite.",
+        "Conclusion",
+        index=1,
+    )
+    texts = focus("Comment le modèle a-t-il été transformé en service exploitable ?", [serving, unrelated], None, 160)
+    assert "transformer un modèle" in texts[0] and "FastAPI" in texts[0] and "/predict" in texts[0]
+    assert texts[1] == ""  # nothing of it is about the question: the prompt shows its title only
+
+
+def test_a_follow_up_s_context_is_chosen_with_the_question_it_follows() -> None:
+    certifications = passage(
+        "- Mettez en pratique avec un projet de bout en bout.\n"
+        "- Obtenez une certification : AWS, Google Cloud et Azure proposent des certifications MLOps.",
+        "Conclusion > Prochaines étapes",
+    )
+    pricing = passage("- Le prix dépend de la région et de l'instance choisie.", "Coûts", index=1)
+    alone = focus("Qui les propose ?", [certifications, pricing], None, 60)
+    followed = focus(
+        "Qui les propose ?", [certifications, pricing], None, 60, previous="Quelles certifications sont conseillées ?"
+    )
+    assert "AWS" not in alone[0] and "AWS" in followed[0]
