@@ -167,6 +167,7 @@ def repeats(text: str) -> bool:
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
 
 
+_ANSWER_WORDS = frozenset({"yes", "no", "oui", "non", "si"})  # "Yes, Git and GitHub ..." names nothing
 _FIRST_WORD = re.compile(r"^\W*([A-ZÀ-Ý][\w-]{2,})")
 
 
@@ -178,7 +179,7 @@ def claim_terms(text: str) -> list[str]:
     """
     text = strip_citations(text)
     first = _FIRST_WORD.match(text)
-    opening = [first.group(1)] if first and fold(first.group(1)) not in stopwords() else []
+    opening = [first.group(1)] if first and fold(first.group(1)) not in stopwords() | _ANSWER_WORDS else []
     found = [fold(n) for n in [*opening, *names_in(text)]] + _NUMBER.findall(text)
     return list(dict.fromkeys(t for t in found if len(t) > 1 or t.isdigit()))
 

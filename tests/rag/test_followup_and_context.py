@@ -9,7 +9,7 @@ from rag.answer import extractive, restates
 from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
-from rag.grounding import GroundingChecker, cognate, unit_contexts, unpaired_names
+from rag.grounding import GroundingChecker, claim_terms, cognate, unit_contexts, unpaired_names
 from rag.retrieval import HybridRetriever
 from rag.types import Embedder
 from tests.rag.helpers import passage
@@ -188,3 +188,13 @@ def test_a_follow_up_s_context_is_chosen_with_the_question_it_follows() -> None:
         "Qui les propose ?", [certifications, pricing], None, 60, previous="Quelles certifications sont conseillées ?"
     )
     assert "AWS" not in alone[0] and "AWS" in followed[0]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "terms"),
+    [("Yes, Git and GitHub are used for code version control.", ["git", "github"]),
+     ("Oui, Airflow orchestre les tâches.", ["airflow"]),
+     ("Evidently détecte le drift.", ["evidently"])],
+)  # fmt: skip
+def test_a_yes_or_no_opening_names_nothing(sentence: str, terms: list[str]) -> None:
+    assert sorted(claim_terms(sentence)) == terms
