@@ -10,6 +10,7 @@ the test split) stays the judge of a change that alters what the model is asked.
 
     python -m bench.replay_guard record [--split dev] [--model qwen2.5-coder-1.5b-instruct-q4_k_m]
     python -m bench.replay_guard replay [--split dev] [--model ...] [--show-misses]
+    python -m bench.replay_guard context [--rag top_k=3 --rag context_chars=1000]  # no model: facts lost before it
 """
 
 from __future__ import annotations
@@ -88,6 +89,51 @@ def record(
         )
     generations.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     typer.echo(f"{len(rows)} generations -> {generations}")
+
+
+@cli.command()
+def context(
+    split: str = "dev", model: str = LARGE, data_dir: Path = OUT_DIR / "replay-data", rag: list[str] = RAG_OPTION
+) -> None:
+    """Where the expected facts are lost before the model (no model): in the retrieved passages, in the focused
+    context the model reads, and how long that prompt is (tokens after the cached system prompt)."""
+    import statistics
+
+    from llama_cpp import Llama
+
+    from eval.golden import missing_facts
+    from rag.llm_weights import model_path
+
+    settings = _settings(model, data_dir, rag)
+    service = _service(settings, real_model=False)
+    vocab = Llama(model_path=str(model_path(settings)), vocab_only=True, verbose=False)
+    rows: list[tuple[set[str], float, float]] = []
+    tokens: list[int] = []
+    for item in _items(split, ("in_scope",)):
+        if not item.expected_facts:
+            continue
+        plan = service.prepare(item.question, history=item.history or None)
+        shown = full = ""
+        if plan.final is None and plan.prompt is not None:
+            user = plan.prompt.messages[-1][1]
+            shown = user.split("<context>", 1)[1].split("</context>", 1)[0]
+            full = "\n".join(f"{p.chunk.path}\n{p.chunk.text}" for p in plan.prompt.passages)
+            text = "".join(content for _, content in plan.prompt.messages[1:])
+            tokens.append(len(vocab.tokenize(text.encode(), add_bos=False)))
+        facts = len(item.expected_facts)
+        share = [1 - len(missing_facts(t, item.expected_facts)) / facts for t in (full, shown)]
+        rows.append((set(item.categories), share[0], share[1]))
+    typer.echo(
+        f"{len(rows)} questions: facts in the retrieved passages {statistics.fmean(r[1] for r in rows):.3f}, "
+        f"in the focused context {statistics.fmean(r[2] for r in rows):.3f}; "
+        f"new prompt tokens p50 {statistics.median(tokens) if tokens else 0:.0f}"
+    )
+    for category in sorted(set().union(*(r[0] for r in rows))):
+        members = [r for r in rows if category in r[0]]
+        typer.echo(
+            f"  {category:12s} n={len(members):3d} passages {statistics.fmean(r[1] for r in members):.2f} "
+            f"context {statistics.fmean(r[2] for r in members):.2f}"
+        )
 
 
 @cli.command()
