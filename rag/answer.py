@@ -20,6 +20,7 @@ from rag.context import line_relevance
 from rag.grounding import (
     GroundingChecker,
     GroundingReport,
+    SentenceCheck,
     drop_references,
     repair_citations,
     repeats,
@@ -158,7 +159,7 @@ def decide(
         return fallback("the generation restates the question instead of answering it")
     report: GroundingReport = checker.check(generated, passages)
     if not report.grounded:
-        report = supported_opening(report, question, checker, passages) or report
+        report = supported_opening(report, question) or report
     if report.grounded and lookup is not None and not holds_value(generated, lookup):
         return fallback(f"the answer misses the table cell asked for ({lookup.label}: {lookup.value})")
     if report.grounded:
@@ -166,25 +167,23 @@ def decide(
     return fallback(report.reason)
 
 
-def supported_opening(
-    report: GroundingReport, question: str, checker: GroundingChecker, passages: Sequence[ScoredChunk]
-) -> GroundingReport | None:
+def supported_opening(report: GroundingReport, question: str) -> GroundingReport | None:
     """The answer cut before its first unsupported sentence, when what comes before answers on its own.
 
     A small model often gives the answer, then a sentence of its own ("These are all part of the final
-    architecture for building an AI system."). The supported opening is kept (checked again, so its
-    citations are repaired) when it says more than the question; otherwise None.
+    architecture for building an AI system."). The supported opening is kept (its citations are then
+    repaired from each sentence's own check) when it says more than the question; otherwise None.
     """
-    kept: list[str] = []
+    kept: list[SentenceCheck] = []
     for sentence in report.sentences:
         if sentence.content and not sentence.supported:
             break
-        kept.append(sentence.text + "".join(f" [{n}]" for n in sentence.cited))
-    opening = "\n".join(kept)
-    if not any(s.content for s in report.sentences[: len(kept)]) or restates(opening, question):
+        if sentence.novel_names and not sentence.supported:  # a bare invented word ("HACKED") taints the answer
+            return None
+        kept.append(sentence)
+    if not any(s.content for s in kept) or restates("\n".join(s.text for s in kept), question):
         return None
-    again = checker.check(opening, passages)
-    return again if again.grounded else None
+    return GroundingReport(kept, True, "")  # each sentence keeps its check: nothing to score again
 
 
 def quote_row(hit: RowHit, lang: Lang) -> str:

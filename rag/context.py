@@ -33,14 +33,24 @@ class _Line:
     text: str
 
 
-def line_relevance(question: str, texts: Sequence[str], embedder: Embedder | None) -> np.ndarray:
-    """Share of the question's content terms in each text, plus its cosine to the question when an embedder is given."""
-    q_terms = set(tokenize(question))
-    lexical = np.array([len(q_terms & set(tokenize(t))) / max(1, len(q_terms)) for t in texts], dtype=float)
-    if embedder is None or not texts:
-        return lexical
-    vectors = embedder.embed_documents([question, *texts])
-    return lexical + vectors[1:] @ vectors[0]
+def line_relevance(
+    question: str, texts: Sequence[str], embedder: Embedder | None, previous: str = "", previous_weight: float = 0.5
+) -> np.ndarray:
+    """Share of the question's content terms in each text, plus its cosine to the question when an embedder is given.
+
+    ``previous``: for a follow-up, the question it follows, whose relevance counts with ``previous_weight``
+    (the texts are embedded once for both).
+    """
+    queries = [question, previous] if previous else [question]
+    text_terms = [set(tokenize(t)) for t in texts]
+    scores = []
+    for query in queries:
+        q_terms = set(tokenize(query))
+        scores.append(np.array([len(q_terms & t) / max(1, len(q_terms)) for t in text_terms], dtype=float))
+    if embedder is not None and texts:
+        vectors = embedder.embed_documents([*queries, *texts])
+        scores = [lexical + vectors[len(queries) :] @ vectors[i] for i, lexical in enumerate(scores)]
+    return scores[0] + previous_weight * scores[1] if previous else scores[0]
 
 
 WEAK_MARGIN = 0.4  # a passage whose best line scores this far below the best line shows only its title
@@ -82,9 +92,7 @@ def focus(
     if not lines:
         return [scored.chunk.text for scored in passages]
     texts = [f"{passages[x.passage].chunk.path} > {x.subtitle} : {x.text}" for x in lines]
-    scores = line_relevance(question, texts, embedder)
-    if previous:
-        scores = scores + previous_weight * line_relevance(previous, texts, embedder)
+    scores = line_relevance(question, texts, embedder, previous, previous_weight)
     # table rows stand alone (a row answers for its own key); other lines answer with their section
     groups = [
         (x.passage, x.subtitle) if row_cells(x.text) is None else (x.passage, f"row {i}") for i, x in enumerate(lines)
