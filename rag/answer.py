@@ -39,6 +39,7 @@ EXTRACTIVE_INTRO: dict[Lang, str] = {
 LEAK_MIN_CHARS = 40  # a run this long shared with the system prompt is an echo of it
 MAX_UNITS = 8  # sentences or list items; the prompt asks for two to four sentences
 KEEP_UNITS = 5  # what is kept of a generation stopped for running on
+PREVIOUS_WEIGHT = 0.5  # a follow-up's lines: how much the question it follows counts against its own words
 MIN_EXTRACTIVE_RELEVANCE = 0.3  # below this, no passage sentence is about the question
 CLOSE_RELEVANCE = 0.08  # a further unit is quoted only when it scores this close to the best
 MAX_ITEM_CHARS = 160  # a list item or table row this short is quoted with its siblings
@@ -114,7 +115,7 @@ def decide(
     retrieval_score: float | None = None,
     confident_floor: float = 0.0,
     lookup: RowHit | None = None,
-    search: str | None = None,
+    previous: str = "",
 ) -> Decision:
     """The final text, mode and grounded flag for one generation over ``passages`` (numbered from 1).
 
@@ -122,11 +123,10 @@ def decide(
     'not covered', or a generation the passages do not support, is taken as a refusal. ``lookup``: the
     table cell that answers the question (``rag.lookup.lookup_row``), if one does: a generation that does
     not give it is replaced by its row.
-    ``search``: what was retrieved with, when not the question alone (a follow-up with the turn it
-    follows): the extractive fallback picks the lines that answer it, since "Et la dernière ?" alone
-    says too little to rank them.
+    ``previous``: for a follow-up, the question it follows: the extractive fallback ranks lines by both,
+    the follow-up first ("And on Azure?" after a question on Vertex AI quotes the Azure lines), the
+    turn it follows for what "Et la dernière ?" alone does not say.
     """
-    wanted = search or question
     unsure = retrieval_score is not None and retrieval_score < confident_floor
 
     def fallback(reason: str) -> Decision:
@@ -137,7 +137,7 @@ def decide(
             # passages do not support means they do not answer ("Quel est le cours actuel du bitcoin ?"
             # retrieves the course's "cours complet"). Dev: out-of-scope refused 0.867 -> 1.0, fact recall -0.014.
             return Decision(NOT_COVERED[lang], "refusal", False, f"{reason}; the passages are not surely about it")
-        text, _ = extractive(wanted, lang, passages, checker.embedder, n_sentences)
+        text, _ = extractive(question, lang, passages, checker.embedder, n_sentences, previous)
         return Decision(text, "extractive", True, reason)
 
     if echoes(generated, system_prompt):
@@ -150,7 +150,7 @@ def decide(
             return fallback("the model said the passages do not answer, but a table row does")
         if unsure:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
-        text, relevance = extractive(wanted, lang, passages, checker.embedder, n_sentences)
+        text, relevance = extractive(question, lang, passages, checker.embedder, n_sentences, previous)
         if relevance < MIN_EXTRACTIVE_RELEVANCE:
             return Decision(NOT_COVERED[lang], "refusal", False, "the model found no answer in the passages")
         return Decision(text, "extractive", True, "the model said the passages do not answer")
@@ -240,9 +240,17 @@ def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[Candidate]:
 
 
 def extractive(
-    question: str, lang: Lang, passages: Sequence[ScoredChunk], embedder: Embedder | None, n_sentences: int = 2
+    question: str,
+    lang: Lang,
+    passages: Sequence[ScoredChunk],
+    embedder: Embedder | None,
+    n_sentences: int = 2,
+    previous: str = "",
 ) -> tuple[str, float]:
     """The passage units that best answer the question, each cited; and the best relevance.
+
+    ``previous``: the question a follow-up follows; a unit's relevance is then the weighted mean of its
+    relevance to both (``rag.context.line_relevance``), on the scale of a question asked alone.
 
     A unit that only repeats the question ("Donc on a compris comment transformer un modèle en
     service exploitable") answers nothing and ranks last. The best unit is always quoted; when it is
@@ -255,8 +263,10 @@ def extractive(
             return NOT_COVERED[lang], 0.0
         first = " ".join(clean_passage(passages[0].chunk.text).split())[:400]
         return f"{EXTRACTIVE_INTRO[lang]}\n- {first} [1]", 0.0
-    relevance = line_relevance(question, [c.scored for c in candidates], embedder)
-    asked = set(tokenize(question))
+    relevance = line_relevance(question, [c.scored for c in candidates], embedder, previous, PREVIOUS_WEIGHT)
+    if previous:
+        relevance = relevance / (1 + PREVIOUS_WEIGHT)
+    asked = set(tokenize(question)) | set(tokenize(previous))
     novelty = np.array([len(c.terms - asked) / len(c.terms) for c in candidates])
     restating = novelty <= RESTATING  # two thirds of its words are the question's: it says nothing new
     factor = np.where(restating, 0.1, 1.0) * np.maximum(novelty, 0.1)

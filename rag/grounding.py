@@ -21,7 +21,7 @@ import numpy as np
 
 from rag.chunking import bullet_lines, passage_units, row_cells
 from rag.prompting import detect_language
-from rag.text import fold, stopwords, tokenize
+from rag.text import cognate, fold, stopwords, tokenize
 from rag.types import Embedder, ScoredChunk
 
 _CITATION = re.compile(r"\[\s*(?:passages?|sources?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", re.IGNORECASE)
@@ -34,31 +34,6 @@ MIN_CONTENT_TOKENS = 3
 # only names and cognates with them: it needs this share of the usual lexical overlap.
 CROSS_LANGUAGE_OVERLAP = 0.7
 CROSS_LANGUAGE_SIMILARITY = 2 / 3  # ... and, in that lenient band, this share of the usual cosine
-COGNATE_PREFIX = 5  # first letters an English and a French stem must share to be one word (see cognate)
-
-
-def cognate(term: str, known: set[str]) -> bool:
-    """True when ``term`` or a cognate of it is in ``known`` (stemmed, folded terms).
-
-    French and English stems of one word differ ("reproducibility" / "reproductibilit", "automation" /
-    "automatis", "quality" / "qualit"): two terms count as one word in a sentence translated from the
-    passages when one begins the other (at least ``COGNATE_PREFIX`` letters), or when they share their
-    first letters, more than ``COGNATE_PREFIX`` and at least half of the shorter ("automobil" is not "automatis").
-    """
-    if term in known:
-        return True
-    if len(term) < COGNATE_PREFIX:
-        return False
-    for other in known:
-        if other[:COGNATE_PREFIX] != term[:COGNATE_PREFIX]:
-            continue
-        shared = COGNATE_PREFIX
-        limit = min(len(term), len(other))
-        while shared < limit and term[shared] == other[shared]:
-            shared += 1
-        if shared == limit or shared >= max(COGNATE_PREFIX + 1, 0.5 * limit):
-            return True
-    return False
 
 
 @dataclass

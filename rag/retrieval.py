@@ -20,7 +20,8 @@ import numpy as np
 
 from genaiops.settings import Settings
 from rag.ingest import embedding_text
-from rag.text import tokenize
+from rag.prompting import detect_language
+from rag.text import cognate, tokenize
 from rag.types import Chunk, Embedder, EmptyIndexError, Retrieval, ScoredChunk, SupportsUnits, VectorStore
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,22 @@ class SupportsSimilarities(Protocol):
     def similarities(self, embedding: np.ndarray, ids: Sequence[str]) -> list[tuple[Chunk, float]]: ...
 
 
-def coverage(question_terms: set[str], chunk: Chunk, chunk_terms: frozenset[str] | None = None) -> float:
+def coverage(
+    question_terms: set[str], chunk: Chunk, chunk_terms: frozenset[str] | None = None, cognates: bool = False
+) -> float:
     """Share of the question's content terms (stemmed, folded) that occur in the chunk or its heading.
 
     ``chunk_terms`` are the chunk's terms when already known (the BM25 index keeps them), which saves
-    re-tokenizing the passages on every question.
+    re-tokenizing the passages on every question. ``cognates``: the question is in another language than
+    the course, so a term also counts when a cognate of it occurs ("automation" / "automatis", "quality" /
+    "qualit", "monitoring"); without them an English question loses the whole lexical
+    share of its relevance and falls under the floors that French questions clear.
     """
     if not question_terms:
         return 0.0
     terms = chunk_terms if chunk_terms is not None else frozenset(tokenize(embedding_text(chunk)))
+    if cognates:
+        return sum(cognate(term, terms) for term in question_terms) / len(question_terms)
     return len(question_terms & terms) / len(question_terms)
 
 
@@ -64,6 +72,7 @@ class _LexicalIndex:
     chunks: list[Chunk]
     size: int
     terms: dict[str, frozenset[str]]  # chunk id -> its BM25 terms, for ``coverage``
+    lang: str  # the corpus's language: a question in another one is matched with cognates too
 
 
 class HybridRetriever:
@@ -91,7 +100,8 @@ class HybridRetriever:
                 bm25 = bm25s.BM25()
                 bm25.index(tokens, show_progress=False)
             terms = {c.id: frozenset(t) for c, t in zip(chunks, tokens, strict=True)}
-            self._lexical = _LexicalIndex(bm25, chunks, len(chunks), terms)
+            lang = detect_language(" ".join(c.text for c in chunks[:: max(1, len(chunks) // 50)]))
+            self._lexical = _LexicalIndex(bm25, chunks, len(chunks), terms, lang)
             log.debug("BM25 index rebuilt over %d chunks", len(chunks))
 
     def _lexical_index(self, size: int) -> _LexicalIndex:
@@ -141,10 +151,11 @@ class HybridRetriever:
             units.update(self.store.unit_similarities(query, unseen))
         lexical_by_id = {c.id: s for c, s in lexical}
         terms = set(question_terms)
+        cross_lingual = detect_language(question) != index.lang
         scored = []
         for cid, chunk in chunks_by_id.items():
             cosine = _passage_cosine(dense_by_id.get(cid), units.get(cid))
-            lexical_coverage = coverage(terms, chunk, index.terms.get(cid))
+            lexical_coverage = coverage(terms, chunk, index.terms.get(cid), cognates=cross_lingual)
             score = relevance(cosine, lexical_coverage, rag.lexical_weight)
             scored.append(ScoredChunk(chunk, score, dense_by_id.get(cid), lexical_by_id.get(cid)))
         scored.sort(key=lambda s: s.score, reverse=True)

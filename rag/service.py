@@ -324,7 +324,7 @@ class RagService:
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
             lookup=lookup_row(plan.question, passages, plan.previous),
-            search=plan.search or None,
+            previous=plan.previous if plan.search and plan.search != plan.question else "",
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:

@@ -60,3 +60,30 @@ def tokenize(text: str) -> list[str]:
     stop = stopwords()
     words = [w for w in WORD.findall(fold(text)) if len(w) > 1 and w not in stop]
     return list(_stemmer().stemWords(words))
+
+
+COGNATE_PREFIX = 5  # first letters an English and a French stem must share to be one word (see cognate)
+
+
+def cognate(term: str, known: set[str] | frozenset[str]) -> bool:
+    """True when ``term`` or a cognate of it is in ``known`` (stemmed, folded terms).
+
+    French and English stems of one word differ ("reproducibility" / "reproductibilit", "automation" /
+    "automatis", "quality" / "qualit"): two terms count as one word in a sentence translated from the
+    passages when one begins the other (at least ``COGNATE_PREFIX`` letters), or when they share their
+    first letters, more than ``COGNATE_PREFIX`` and at least half of the shorter ("automobil" is not "automatis").
+    """
+    if term in known:
+        return True
+    if len(term) < COGNATE_PREFIX:
+        return False
+    for other in known:
+        if other[:COGNATE_PREFIX] != term[:COGNATE_PREFIX]:
+            continue
+        shared = COGNATE_PREFIX
+        limit = min(len(term), len(other))
+        while shared < limit and term[shared] == other[shared]:
+            shared += 1
+        if shared == limit or shared >= max(COGNATE_PREFIX + 1, 0.5 * limit):
+            return True
+    return False

@@ -221,11 +221,14 @@ def test_an_unsupported_generation_over_passages_loosely_about_the_question_is_a
 
 
 def test_a_follow_up_s_extractive_answer_is_chosen_with_the_turn_it_follows(lexical: GroundingChecker) -> None:
-    question = "Et pour les distributions ?"
-    alone = decide(NOT_COVERED["fr"], question, "fr", PASSAGES, lexical, SYSTEM)
-    followed = decide(
-        NOT_COVERED["fr"], question, "fr", PASSAGES, lexical, SYSTEM,
-        search=f"Qu'est-ce qu'un Feature Store ?\n{question}",
-    )  # fmt: skip
-    assert "surveiller les distributions" in alone.text and "Feature Store" not in alone.text
+    previous = "Qu'est-ce qu'un Feature Store ?"
+    elliptic = "Et concrètement ?"  # says nothing of its topic: the turn it follows does
+    alone = decide(NOT_COVERED["fr"], elliptic, "fr", PASSAGES, lexical, SYSTEM)
+    followed = decide(NOT_COVERED["fr"], elliptic, "fr", PASSAGES, lexical, SYSTEM, previous=previous)
+    assert "stocker les features" not in alone.text
     assert followed.mode == "extractive" and "stocker les features" in followed.text
+    # its own words come first: "And on Azure?" after a question on Vertex AI quotes the Azure lines
+    new_subject = decide(
+        NOT_COVERED["fr"], "Et pour les distributions ?", "fr", PASSAGES, lexical, SYSTEM, previous=previous
+    )
+    assert "surveiller les distributions" in new_subject.text and "stocker les features" not in new_subject.text

@@ -11,13 +11,13 @@ from genaiops.settings import Settings
 from rag.ingest import ingest
 from rag.retrieval import _passage_cosine, build_retriever, coverage, relevance
 from rag.text import fold, tokenize
-from rag.types import Chunk, Embedder, EmptyIndexError
+from rag.types import Chunk, Embedder, EmptyIndexError, ScoredChunk
 
 PASSAGES = {
     "deploy.md": "# Déploiement\n\nLe modèle est servi derrière une API FastAPI avec un endpoint /predict.",
     "drift.md": "# Surveillance\n\nLa dérive des données dégrade les modèles : il faut surveiller les distributions.",
     "zorblax.md": "# Annexe\n\nLe composant Zorblaxinator42 archive les journaux toutes les nuits.",
-    "versions.md": "# Versions\n\nGit versionne le code ; DVC versionne les données et les artefacts.",
+    "versions.md": "# Versions\n\nGit versionne le code ; DVC versionne les données, gage de reproductibilité.",
 }
 
 
@@ -123,3 +123,29 @@ def test_query_embedding_matches_store_space(small_index) -> None:  # type: igno
     chunk_vector = small_index.embedder.embed_documents(["Versions\n\n" + hits[0][0].text])[0]
     assert hits[0][0].source == "versions.md"
     assert hits[0][1] == pytest.approx(float(np.dot(query, chunk_vector)), abs=1e-4)
+
+
+def test_an_english_question_counts_cognates_of_the_french_passage_words() -> None:
+    chunk = Chunk("x", "L'automatisation garantit la reproductibilité des modèles", "s", "Qualité", 0)
+    terms = set(tokenize("automation reproducibility cooking"))
+    assert coverage(terms, chunk) == 0.0  # exact stems: an English question shares nothing
+    assert coverage(terms, chunk, cognates=True) == pytest.approx(2 / 3)  # cooking has no cognate
+
+
+def test_cross_lingual_questions_are_scored_with_cognates(small_index) -> None:  # type: ignore[no-untyped-def]
+    def top_and_its_score(question: str, cognates: bool) -> tuple[ScoredChunk, float]:
+        top = small_index.retrieve(question, top_k=1).chunks[0]
+        query = small_index.embedder.embed_query(question)
+        best_line = small_index.store.unit_similarities(query, [top.chunk.id])[top.chunk.id]
+        lexical = coverage(set(tokenize(question)), top.chunk, cognates=cognates)
+        return top, relevance(
+            _passage_cosine(top.dense_score, best_line), lexical, small_index.settings.rag.lexical_weight
+        )
+
+    english = "Which tool ensures the reproducibility of data?"
+    top, expected = top_and_its_score(english, cognates=True)
+    assert top.chunk.source == "versions.md" and top.score == pytest.approx(expected)
+    terms = set(tokenize(english))
+    assert coverage(terms, top.chunk, cognates=True) > coverage(terms, top.chunk)  # reproducibility ~ reproductibilité
+    top, expected = top_and_its_score("Quel outil garantit la reproductibilité ?", cognates=False)
+    assert top.score == pytest.approx(expected)  # a French question: exact stems only
