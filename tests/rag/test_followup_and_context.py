@@ -10,8 +10,8 @@ from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
 from rag.grounding import GroundingChecker, claim_terms, unit_contexts, unpaired_names
-from rag.text import cognate
 from rag.retrieval import HybridRetriever
+from rag.text import cognate
 from rag.types import Embedder
 from tests.rag.helpers import passage
 
