@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from rag.chunking import bullet_lines, passage_units
-from rag.context import line_relevance
+from rag.context import PREVIOUS_WEIGHT, line_relevance
 from rag.grounding import (
     GroundingChecker,
     GroundingReport,
@@ -39,7 +39,6 @@ EXTRACTIVE_INTRO: dict[Lang, str] = {
 LEAK_MIN_CHARS = 40  # a run this long shared with the system prompt is an echo of it
 MAX_UNITS = 8  # sentences or list items; the prompt asks for two to four sentences
 KEEP_UNITS = 5  # what is kept of a generation stopped for running on
-PREVIOUS_WEIGHT = 0.5  # a follow-up's lines: how much the question it follows counts against its own words
 MIN_EXTRACTIVE_RELEVANCE = 0.3  # below this, no passage sentence is about the question
 CLOSE_RELEVANCE = 0.08  # a further unit is quoted only when it scores this close to the best
 MAX_ITEM_CHARS = 160  # a list item or table row this short is quoted with its siblings

@@ -33,8 +33,15 @@ class _Line:
     text: str
 
 
+PREVIOUS_WEIGHT = 0.5  # a follow-up's lines: how much the question it follows counts against its own words
+
+
 def line_relevance(
-    question: str, texts: Sequence[str], embedder: Embedder | None, previous: str = "", previous_weight: float = 0.5
+    question: str,
+    texts: Sequence[str],
+    embedder: Embedder | None,
+    previous: str = "",
+    previous_weight: float = PREVIOUS_WEIGHT,
 ) -> np.ndarray:
     """Share of the question's content terms in each text, plus its cosine to the question when an embedder is given.
 
@@ -77,7 +84,7 @@ def focus(
     embedder: Embedder | None,
     budget_chars: int,
     previous: str = "",
-    previous_weight: float = 0.5,
+    previous_weight: float = PREVIOUS_WEIGHT,
 ) -> list[str]:
     """The text to show of each passage, same order: its best line always, then the best lines while they fit.
 
