@@ -159,7 +159,12 @@ class LlmSettings(BaseModel):
     seed: int = 42
     ollama_base_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "qwen2.5:1.5b-instruct"
-    timeout_s: float = Field(60.0, gt=0, description="Per-request limit for a server LLM backend.")
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for a server LLM backend's next token, and for the first one when alone; in "
+        "llama-server each prompt still waiting ahead adds as much (slots evaluate their prompts in turn).",
+    )
     parallel: int = Field(
         4,
         ge=1,

@@ -8,6 +8,12 @@ a RAG answer copies spans of its context). It listens on a free 127.0.0.1 port, 
 the service, watched by ``readiness`` and stopped with it; it never reaches a network.
 
 Closing a stream closes the HTTP response, and the server frees that slot at its next token.
+
+The server sends a stream's headers with its first token, once its prompt is evaluated, and the
+slots evaluate their prompts roughly in turn: a stream sent while others still wait for their
+first token waits for those prompts too. ``llm.timeout_s`` bounds one prompt's wait, and each
+stream already waiting ahead adds as much (``first_token_limit_s``), so on a slow CPU the fourth
+of four users is served late instead of refused with a 503 while the server works as it should.
 """
 
 from __future__ import annotations
@@ -48,6 +54,30 @@ def find_binary(configured: Path | None) -> Path:
         if candidate is not None and candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise LlmUnavailableError(BACKEND, f"no llama-server binary at {candidates[0]}: run `make llama-server`")
+
+
+def first_token_limit_s(timeout_s: float, waiting_ahead: int) -> float:
+    """How long a stream may wait for its first token: one ``timeout_s`` for its own prompt and one per prompt ahead."""
+    return timeout_s * (1 + max(0, waiting_ahead))
+
+
+class _FirstTokenLine:
+    """The streams sent to the server that have not had their first token yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = 0
+
+    def join(self) -> int:
+        """Add a stream; returns how many were waiting ahead of it."""
+        with self._lock:
+            ahead = self.waiting
+            self.waiting += 1
+        return ahead
+
+    def leave(self) -> None:
+        with self._lock:
+            self.waiting -= 1
 
 
 def _die_with_parent() -> None:
@@ -145,7 +175,9 @@ class LlamaServerChatModel:
         self.parallel = llm.parallel
         self.max_tokens = llm.max_tokens
         self.options = {"temperature": llm.temperature, "seed": llm.seed, "repeat_penalty": 1.1, "cache_prompt": True}
+        self.timeout_s = llm.timeout_s
         self._http = httpx.Client(base_url=process.url, timeout=httpx.Timeout(llm.timeout_s, connect=5.0))
+        self._first_token_line = _FirstTokenLine()
 
     def generate(self, messages: Sequence[ChatMessage], max_tokens: int | None = None) -> str:
         return "".join(self.stream(messages, max_tokens))
@@ -157,26 +189,41 @@ class LlamaServerChatModel:
             "stream": True,
             **self.options,
         }
-        for attempt in (1, 2):
-            started = False
-            try:
-                with self._http.stream("POST", "/v1/chat/completions", json=body) as response:
-                    if response.status_code != 200:
-                        response.read()
-                        raise LlmUnavailableError(BACKEND, f"HTTP {response.status_code}: {response.text[:200]}")
-                    for line in response.iter_lines():
-                        piece = _delta(line)
-                        if piece:
-                            started = True
-                            yield piece
-                return
-            except httpx.RemoteProtocolError as exc:
-                # a kept-alive connection the server had just closed (after a stream a client left): nothing was
-                # generated yet, so asking again on a fresh connection is safe
-                if started or attempt == 2:
+        limit_s = first_token_limit_s(self.timeout_s, self._first_token_line.join())
+        waiting = True
+        try:
+            for attempt in (1, 2):
+                started = False
+                try:
+                    with self._http.stream(
+                        "POST", "/v1/chat/completions", json=body, timeout=httpx.Timeout(limit_s, connect=5.0)
+                    ) as response:
+                        if response.status_code != 200:
+                            response.read()
+                            raise LlmUnavailableError(BACKEND, f"HTTP {response.status_code}: {response.text[:200]}")
+                        for line in response.iter_lines():
+                            if waiting:
+                                waiting = False
+                                self._first_token_line.leave()
+                            piece = _delta(line)
+                            if piece:
+                                started = True
+                                yield piece
+                    return
+                except httpx.RemoteProtocolError as exc:
+                    # a kept-alive connection the server had just closed (after a stream a client left): nothing was
+                    # generated yet, so asking again on a fresh connection is safe
+                    if started or attempt == 2:
+                        raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
+                except httpx.TimeoutException as exc:
+                    raise LlmUnavailableError(
+                        BACKEND, f"nothing from {self.process.url} for {limit_s:.0f} s (llm.timeout_s)"
+                    ) from exc
+                except httpx.HTTPError as exc:
                     raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
-            except httpx.HTTPError as exc:
-                raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
+        finally:
+            if waiting:
+                self._first_token_line.leave()
 
     def readiness(self) -> str:
         return self.process.health()
