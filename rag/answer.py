@@ -97,10 +97,16 @@ def restates(text: str, question: str) -> bool:
     return True
 
 
+def _plain_negation(folded: str) -> str:
+    """French spoken negation drops "ne" ("le cours couvre pas"), English contracts "does not"."""
+    return re.sub(r"\bne\s+|\bn'", "", folded.replace("doesn't", "does not"))
+
+
 def says_not_covered(text: str, lang: Lang) -> bool:
     """The model used the prompt's 'not covered' sentence (in either language) as its answer."""
-    folded = fold(text)
-    return any(fold(NOT_COVERED[code]).rstrip(".") in folded for code in NOT_COVERED) and len(folded) < 200
+    folded = _plain_negation(fold(text))
+    said = (_plain_negation(fold(NOT_COVERED[code])).rstrip(".") for code in NOT_COVERED)
+    return any(sentence in folded for sentence in said) and len(folded) < 200
 
 
 def decide(

@@ -109,7 +109,16 @@ def test_echo_detection_ignores_case_accents_and_spacing() -> None:
     assert not echoes("You are", SYSTEM)  # too short to be an echo
 
 
-@pytest.mark.parametrize("said", [NOT_COVERED["fr"], NOT_COVERED["en"], "Le cours ne couvre pas cette question [1]."])
+@pytest.mark.parametrize(
+    "said",
+    [
+        NOT_COVERED["fr"],
+        NOT_COVERED["en"],
+        "Le cours ne couvre pas cette question [1].",
+        "Le cours couvre pas cette question.",  # spoken French drops the "ne"
+        "The course doesn't cover this question.",
+    ],
+)
 def test_not_covered_with_relevant_passages_quotes_them(lexical: GroundingChecker, said: str) -> None:
     assert says_not_covered(said, "fr")
     decision = decide(said, QUESTION, "fr", PASSAGES, lexical, SYSTEM)
