@@ -162,8 +162,8 @@ class LlmSettings(BaseModel):
     timeout_s: float = Field(
         60.0,
         gt=0,
-        description="Longest wait for a server LLM backend's next token, and for the first one when alone; in "
-        "llama-server each prompt still waiting ahead adds as much (slots evaluate their prompts in turn).",
+        description="Longest silence from a server LLM backend (llama-server sends a line per evaluated prompt "
+        "batch); before llama-server's first line, each stream already in flight adds as much.",
     )
     parallel: int = Field(
         4,

@@ -9,11 +9,15 @@ the service, watched by ``readiness`` and stopped with it; it never reaches a ne
 
 Closing a stream closes the HTTP response, and the server frees that slot at its next token.
 
-The server sends a stream's headers with its first token, once its prompt is evaluated, and the
-slots evaluate their prompts roughly in turn: a stream sent while others still wait for their
-first token waits for those prompts too. ``llm.timeout_s`` bounds one prompt's wait, and each
-stream already waiting ahead adds as much (``first_token_limit_s``), so on a slow CPU the fourth
-of four users is served late instead of refused with a 503 while the server works as it should.
+The server answers a stream's headers when it takes the request into a slot, then evaluates the
+slots' prompts one batch at a time, in slot order rather than arrival order, and sent nothing more
+until the first token: on 2 cores, of four ~900-token prompts sent at once, the first waited 38 s for
+its first token, so with ``llm.timeout_s`` 12 it was refused while the server worked as it should.
+Every stream now asks for ``return_progress``: a progress line per evaluated batch (``--batch-size
+512``: about 5 s apart there), so ``timeout_s`` bounds a silence, not a whole evaluation. Before its
+headers a stream waits for the server to take it into a slot, one between two batches and not in
+arrival order (the second of four sent at once: 21 s there); each stream already in flight adds one
+``timeout_s`` to that wait (``first_line_limit_s``).
 """
 
 from __future__ import annotations
@@ -56,28 +60,28 @@ def find_binary(configured: Path | None) -> Path:
     raise LlmUnavailableError(BACKEND, f"no llama-server binary at {candidates[0]}: run `make llama-server`")
 
 
-def first_token_limit_s(timeout_s: float, waiting_ahead: int) -> float:
-    """How long a stream may wait for its first token: one ``timeout_s`` for its own prompt and one per prompt ahead."""
-    return timeout_s * (1 + max(0, waiting_ahead))
+def first_line_limit_s(timeout_s: float, in_flight: int) -> float:
+    """How long a stream may wait for the server's first line: one ``timeout_s``, and one per stream in flight."""
+    return timeout_s * (1 + max(0, in_flight))
 
 
-class _FirstTokenLine:
-    """The streams sent to the server that have not had their first token yet."""
+class _InFlight:
+    """How many streams this adapter has open on the server."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.waiting = 0
+        self.count = 0
 
     def join(self) -> int:
-        """Add a stream; returns how many were waiting ahead of it."""
+        """Add a stream; returns how many were already open."""
         with self._lock:
-            ahead = self.waiting
-            self.waiting += 1
+            ahead = self.count
+            self.count += 1
         return ahead
 
     def leave(self) -> None:
         with self._lock:
-            self.waiting -= 1
+            self.count -= 1
 
 
 def _die_with_parent() -> None:
@@ -177,7 +181,7 @@ class LlamaServerChatModel:
         self.options = {"temperature": llm.temperature, "seed": llm.seed, "repeat_penalty": 1.1, "cache_prompt": True}
         self.timeout_s = llm.timeout_s
         self._http = httpx.Client(base_url=process.url, timeout=httpx.Timeout(llm.timeout_s, connect=5.0))
-        self._first_token_line = _FirstTokenLine()
+        self._in_flight = _InFlight()
 
     def generate(self, messages: Sequence[ChatMessage], max_tokens: int | None = None) -> str:
         return "".join(self.stream(messages, max_tokens))
@@ -187,10 +191,10 @@ class LlamaServerChatModel:
             "messages": [{"role": role, "content": content} for role, content in messages],
             "max_tokens": max_tokens or self.max_tokens,
             "stream": True,
+            "return_progress": True,  # a line per evaluated batch: the read timeout measures silence
             **self.options,
         }
-        limit_s = first_token_limit_s(self.timeout_s, self._first_token_line.join())
-        waiting = True
+        limit_s = first_line_limit_s(self.timeout_s, self._in_flight.join())
         try:
             for attempt in (1, 2):
                 started = False
@@ -202,9 +206,6 @@ class LlamaServerChatModel:
                             response.read()
                             raise LlmUnavailableError(BACKEND, f"HTTP {response.status_code}: {response.text[:200]}")
                         for line in response.iter_lines():
-                            if waiting:
-                                waiting = False
-                                self._first_token_line.leave()
                             piece = _delta(line)
                             if piece:
                                 started = True
@@ -222,8 +223,7 @@ class LlamaServerChatModel:
                 except httpx.HTTPError as exc:
                     raise LlmUnavailableError(BACKEND, f"{type(exc).__name__} from {self.process.url}") from exc
         finally:
-            if waiting:
-                self._first_token_line.leave()
+            self._in_flight.leave()
 
     def readiness(self) -> str:
         return self.process.health()

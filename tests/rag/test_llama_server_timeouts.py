@@ -1,9 +1,9 @@
 """The llama-server adapter's waits, against a stand-in server that evaluates prompts in turn.
 
-llama-server sends a stream's headers with its first token, once the prompt is evaluated, and its
-slots evaluate prompts roughly one after the other. On a slow CPU, the last of several users at
-once waits for every prompt ahead of it: the adapter must wait that long instead of answering 503,
-and still give up on a server that sends nothing.
+llama-server answers a stream's headers when it takes it into a slot, then evaluates the slots'
+prompts one after the other and, unless asked for ``return_progress``, says nothing until the first
+token. On a slow CPU a user's first token comes after every prompt evaluated before it: the adapter
+must keep waiting while the server works, and still give up on a server that sends nothing.
 """
 
 from __future__ import annotations
@@ -18,22 +18,29 @@ from typing import Any
 
 import pytest
 
-from rag.llama_server import LlamaServerChatModel, first_token_limit_s
+from rag.llama_server import LlamaServerChatModel, first_line_limit_s
 from rag.types import LlmUnavailableError
 from tests.settings import make_settings
 
 PROMPT_S = 0.6  # the stand-in's time to evaluate one prompt
+PROGRESS_S = 0.2  # between two progress lines (one per batch in llama-server)
 TIMEOUT_S = 1.0  # llm.timeout_s: one prompt fits, two or three in turn do not
 QUESTION = [("user", "Qu'est-ce que le MLOps ?")]
 
 
 class PromptsInTurn:
-    """Answers each stream after the prompts queued before it and its own: ``PROMPT_S`` each, FIFO."""
+    """Evaluates prompts FIFO, ``PROMPT_S`` each, then streams "Le MLOps.".
 
-    def __init__(self, silent: bool = False) -> None:
-        self.silent = silent
+    ``headers``: "at_once" (a slot is free: headers, then progress lines if the request asked for
+    them, until its first token), "when_evaluated" (no slot yet: nothing until its turn is done), or
+    "never" (a hung server).
+    """
+
+    def __init__(self, headers: str = "at_once") -> None:
+        self.headers = headers
         self._lock = threading.Lock()
         self._busy_until = 0.0
+        self.asked_progress: list[bool] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -51,18 +58,30 @@ class PromptsInTurn:
             def log_message(self, *args: Any) -> None:
                 return None
 
+            def send(self, payload: dict[str, Any]) -> None:
+                self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+                self.wfile.flush()
+
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                if fake.silent:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                progress = bool(body.get("return_progress"))
+                fake.asked_progress.append(progress)
+                if fake.headers == "never":
                     time.sleep(30)
                     return
-                time.sleep(max(0.0, fake.first_token_at() - time.monotonic()))
+                first_token_at = fake.first_token_at()
+                if fake.headers == "when_evaluated":
+                    time.sleep(max(0.0, first_token_at - time.monotonic()))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
+                self.send({"choices": [{"delta": {"role": "assistant", "content": None}}]})
+                while (left := first_token_at - time.monotonic()) > 0:
+                    time.sleep(min(left, PROGRESS_S))
+                    if progress:
+                        self.send({"choices": [], "prompt_progress": {"processed": 512}})
                 for piece in ("Le ", "MLOps."):
-                    chunk = {"choices": [{"delta": {"content": piece}}]}
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.send({"choices": [{"delta": {"content": piece}}]})
                 self.wfile.write(b"data: [DONE]\n\n")
 
         return Handler
@@ -96,14 +115,12 @@ def model_on(tmp_path: Path) -> Iterator[Any]:
         model.close()
 
 
-def test_the_limit_grows_with_the_prompts_waiting_ahead() -> None:
-    assert first_token_limit_s(60, 0) == 60
-    assert first_token_limit_s(60, 3) == 240
+def test_the_limit_grows_with_the_streams_in_flight() -> None:
+    assert first_line_limit_s(60, 0) == 60
+    assert first_line_limit_s(60, 3) == 240
 
 
-def test_the_last_of_several_users_waits_for_the_prompts_ahead(model_on: Any) -> None:
-    """Three streams at once: the third's first token comes after 3 prompts (1.8 s), past one timeout_s."""
-    model = model_on(PromptsInTurn(), parallel=3)
+def ask_at_once(model: LlamaServerChatModel, n: int) -> tuple[dict[int, str], list[BaseException]]:
     answers: dict[int, str] = {}
     errors: list[BaseException] = []
 
@@ -113,24 +130,38 @@ def test_the_last_of_several_users_waits_for_the_prompts_ahead(model_on: Any) ->
         except LlmUnavailableError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
     for thread in threads:
         thread.start()
         time.sleep(0.05)  # sent in this order
     for thread in threads:
         thread.join(20)
+    return answers, errors
+
+
+def test_progress_lines_keep_a_long_evaluation_alive(model_on: Any) -> None:
+    """Three streams with slots at once: the third's first token comes at 1.8 s, past one timeout_s of 1 s."""
+    server = PromptsInTurn("at_once")
+    answers, errors = ask_at_once(model_on(server, parallel=3), 3)
     assert not errors and answers == {0: "Le MLOps.", 1: "Le MLOps.", 2: "Le MLOps."}
-    # and the line is empty again: a fourth stream alone gets the plain limit
-    assert model._first_token_line.waiting == 0
+    assert server.asked_progress == [True, True, True]
+
+
+def test_each_stream_in_flight_adds_one_timeout_before_the_headers(model_on: Any) -> None:
+    """No headers before the turn ends: the third stream hears nothing for 1.8 s and may wait 3 s."""
+    model = model_on(PromptsInTurn("when_evaluated"), parallel=3)
+    answers, errors = ask_at_once(model, 3)
+    assert not errors and answers == {0: "Le MLOps.", 1: "Le MLOps.", 2: "Le MLOps."}
+    assert model._in_flight.count == 0  # a fourth stream alone gets the plain limit
 
 
 def test_a_server_that_sends_nothing_is_given_up_on_after_timeout_s(model_on: Any) -> None:
-    model = model_on(PromptsInTurn(silent=True), parallel=2)
+    model = model_on(PromptsInTurn("never"), parallel=2)
     started = time.monotonic()
     with pytest.raises(LlmUnavailableError, match="nothing from .* for 1 s"):
         model.generate(QUESTION)
     assert time.monotonic() - started < 10
-    assert model._first_token_line.waiting == 0
+    assert model._in_flight.count == 0
 
 
 def test_a_stream_closed_early_or_never_read_leaves_the_line(model_on: Any) -> None:
@@ -140,4 +171,4 @@ def test_a_stream_closed_early_or_never_read_leaves_the_line(model_on: Any) -> N
     stream.close()
     unstarted = model.stream(QUESTION)
     unstarted.close()  # never iterated: never joined
-    assert model._first_token_line.waiting == 0
+    assert model._in_flight.count == 0
