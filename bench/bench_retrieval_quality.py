@@ -2,10 +2,11 @@
 
 The answering eval (bench_answers) counts a passage as found only when the answer cites it, so a
 question the model then declines ("not covered") loses its hit there. This runs the service's own
-retrieval (``rag.followup.retrieve_in_conversation``, follow-ups expanded with the previous question)
-without the LLM, on the same index, to tell retrieval misses from answering misses. Also: how many
-in-scope questions retrieval alone keeps in scope (the rest are refused without the LLM), and how many
-out-of-scope questions it refuses by itself (the others go to the LLM, which declines them).
+retrieval (``rag.followup.retrieve_in_conversation``, follow-ups expanded with the previous question
+and the opening of its answer) without the LLM, on the same index, to tell retrieval misses from
+answering misses. Also: how many in-scope questions retrieval alone keeps in scope (the rest are
+refused without the LLM), and how many out-of-scope questions it refuses by itself (the others go to
+the LLM, which declines them).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rag.prompting import INJECTION_REFUSAL, NOT_COVERED
 from rag.text import fold, tokenize
 from rag.types import ChatMessage, ChatModel, Retrieval
 
@@ -31,12 +32,32 @@ MIN_OWN_TERMS = 3  # a question with fewer content terms of its own leans on the
 @dataclass(frozen=True)
 class SearchQuery:
     text: str  # what is retrieved
-    follow_up: bool  # expanded with the previous user turn
+    follow_up: bool  # expanded with the previous turns
     own_terms: frozenset[str]  # the question's own content terms (a new topic must be found by them)
 
 
 def previous_question(history: Sequence[ChatMessage]) -> str | None:
     return next((content for role, content in reversed(history) if role == "user" and content.strip()), None)
+
+
+ANSWER_CHARS = 200  # of the previous answer searched with a follow-up: its opening names what "it" is
+_CITATION = re.compile(r"\s*\[\d+\]")
+
+
+_REFUSALS = frozenset(fold(text) for text in (*NOT_COVERED.values(), *INJECTION_REFUSAL.values()))
+
+
+def previous_answer(history: Sequence[ChatMessage]) -> str:
+    """The opening of the last assistant turn, citations and the extractive fallback's intro line dropped.
+
+    "Qu'est-ce que ça implique concrètement ?" after "Le déploiement de modèles" points at the answer,
+    which the previous question ("le troisième composant de la liste") does not name. A refusal names nothing.
+    """
+    answer = next((content for role, content in reversed(history) if role == "assistant" and content.strip()), "")
+    if fold(answer.strip()) in _REFUSALS:
+        return ""
+    lines = [line for line in answer.splitlines() if line.strip() and not line.rstrip().endswith(":")]
+    return " ".join(_CITATION.sub("", " ".join(lines)).split())[:ANSWER_CHARS]
 
 
 def is_follow_up(question: str, history: Sequence[ChatMessage]) -> bool:
@@ -59,8 +80,9 @@ def search_query(
 ) -> SearchQuery:
     """The text to retrieve with: the question alone, or for a follow-up the question made standalone.
 
-    ``expand`` prefixes the previous user turn (free); ``rewrite`` asks the LLM for a standalone question
-    (a generation before retrieval); ``none`` searches the bare words (the old behaviour, for comparison).
+    ``expand`` prefixes the previous question and the opening of its answer (free); ``rewrite`` asks the
+    LLM for a standalone question (a generation before retrieval); ``none`` searches the bare words (the old
+    behaviour, for comparison).
     """
     own = frozenset(tokenize(question))
     if mode == "none" or not is_follow_up(question, history):
@@ -71,8 +93,8 @@ def search_query(
         rewritten = " ".join(llm.generate(messages, max_tokens=48).split())
         if rewritten:
             return SearchQuery(rewritten, True, own)
-    previous = previous_question(history)
-    return SearchQuery(f"{previous}\n{question}", True, own)
+    said = [previous_question(history), previous_answer(history), question]
+    return SearchQuery("\n".join(part for part in said if part), True, own)
 
 
 def retrieve_in_conversation(

@@ -10,6 +10,7 @@ from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
 from rag.grounding import GroundingChecker, claim_terms, unit_contexts, unpaired_names
+from rag.prompting import NOT_COVERED
 from rag.retrieval import HybridRetriever
 from rag.text import cognate
 from rag.types import Embedder
@@ -41,12 +42,23 @@ def test_elliptic_questions_are_follow_ups(question: str, expected: bool) -> Non
 
 
 def test_a_follow_up_is_searched_expanded_rewritten_or_bare() -> None:
-    assert search_query("Et pour AWS ?", GCP).text == f"{GCP[0][1]}\nEt pour AWS ?"
+    assert search_query("Et pour AWS ?", GCP).text == f"{GCP[0][1]}\nCloud Run serverless.\nEt pour AWS ?"
     assert search_query("Et pour AWS ?", GCP, mode="none").text == "Et pour AWS ?"
     fake = FakeChatModel(["Quelle logique de déploiement a été utilisée sur AWS ?"])
     rewritten = search_query("Et pour AWS ?", GCP, mode="rewrite", llm=fake)
     assert rewritten.text == "Quelle logique de déploiement a été utilisée sur AWS ?" and rewritten.follow_up
     assert "Et pour AWS ?" in fake.calls[0].messages[-1][1]
+
+
+def test_a_follow_up_is_searched_with_the_opening_of_the_answer_it_follows() -> None:
+    """The extractive intro line and citations are dropped; a refusal adds nothing."""
+    said = "D'après le cours :\n- Déploiement de modèles : la mise en conteneur [2]." + " x" * 300
+    quoted = [("user", "Quel est le troisième composant ?"), ("assistant", said)]
+    text = search_query("Qu'est-ce que ça implique ?", quoted).text
+    assert text.startswith("Quel est le troisième composant ?\n- Déploiement de modèles : la mise en conteneur.")
+    assert text.endswith("\nQu'est-ce que ça implique ?") and len(text) < 300
+    refused = [("user", "Et la capitale de l'Australie ?"), ("assistant", NOT_COVERED["fr"])]
+    assert search_query("Et elle ?", refused).text == "Et la capitale de l'Australie ?\nEt elle ?"
 
 
 def test_follow_ups_reach_the_row_and_a_new_subject_is_out_of_scope(
