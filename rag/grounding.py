@@ -125,11 +125,18 @@ def is_reference(sentence: str) -> bool:
     return bool(terms) and not rest  # "This is mentioned in both [1] and [2]."
 
 
+def says_nothing(sentence: str) -> bool:
+    """No content word and no number once citations are set aside: a stray fragment ("and. [2]") a small
+    model left after its answer, seen under load on 2026-12-06."""
+    return not tokenize(strip_citations(sentence))
+
+
 def drop_references(text: str) -> str:
-    """The answer without its reference-only sentences (``is_reference``), one sentence or item per line."""
+    """The answer without its reference-only sentences (``is_reference``) and its empty fragments
+    (``says_nothing``), one sentence or item per line; all of it when nothing else would be left."""
     sentences = split_sentences(text)
-    kept = [s for s in sentences if not is_reference(s)]
-    return text if len(kept) == len(sentences) else "\n".join(kept)
+    kept = [s for s in sentences if not (is_reference(s) or says_nothing(s))]
+    return text if len(kept) == len(sentences) or not kept else "\n".join(kept)
 
 
 def repeats(text: str) -> bool:

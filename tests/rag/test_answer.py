@@ -8,7 +8,7 @@ import pytest
 
 from prompts import load_prompt
 from rag.answer import EXTRACTIVE_INTRO, decide, echoes, extractive, runaway, says_not_covered, trim_incomplete
-from rag.grounding import GroundingChecker, citations, is_reference
+from rag.grounding import GroundingChecker, citations, drop_references, is_reference, says_nothing
 from rag.prompting import NOT_COVERED, system_prompt
 from rag.types import Embedder
 from tests.rag.helpers import passage
@@ -162,13 +162,15 @@ def test_a_cut_generation_loses_its_unfinished_sentence() -> None:
         "This is stated in passage [2].",
         'Il est mentionné dans le passage sous la section "Feature Store".',
         "This is mentioned in both [1] and [2].",
+        "and. [2]",  # a stray fragment, no content word at all
+        "Et [1].",
     ],
 )
 def test_a_sentence_that_only_says_where_the_answer_came_from_is_dropped(
     lexical: GroundingChecker, sentence: str
 ) -> None:
     generated = f"Le Feature Store sert à stocker les features réutilisables [2]. {sentence}"
-    assert is_reference(sentence)
+    assert is_reference(sentence) or says_nothing(sentence)
     decision = decide(generated, QUESTION, "fr", PASSAGES, lexical, SYSTEM)
     assert (decision.mode, decision.text) == (
         "generative",
@@ -186,7 +188,12 @@ def test_a_sentence_that_only_says_where_the_answer_came_from_is_dropped(
     ],
 )
 def test_a_claim_that_names_a_source_or_a_section_is_still_a_claim(sentence: str) -> None:
-    assert not is_reference(sentence)
+    assert not is_reference(sentence) and not says_nothing(sentence)
+
+
+def test_a_number_says_something_and_an_answer_is_never_emptied() -> None:
+    assert not says_nothing("2019. [1]") and says_nothing("and. [2]")
+    assert drop_references("and. [2]") == "and. [2]"
 
 
 def test_a_supported_answer_loses_its_unsupported_last_sentence(lexical: GroundingChecker) -> None:
