@@ -27,10 +27,8 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from genaiops.children import die_with_parent
 from genaiops.settings import REPO_ROOT, Settings
 from rag.types import ChatMessage, LlmUnavailableError
 
@@ -84,15 +83,6 @@ class _InFlight:
             self.count -= 1
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the API process dies, even by SIGKILL (Linux prctl)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,7 +113,7 @@ class LlamaServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self._log = open(os.devnull, "wb")  # noqa: SIM115 - closed in stop(); the server's own log is noise here
         self.process = subprocess.Popen(
-            [str(binary), *args], stdout=self._log, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+            [str(binary), *args], stdout=self._log, stderr=subprocess.PIPE, preexec_fn=die_with_parent
         )
         self._stderr_tail: list[str] = []
         threading.Thread(target=self._drain_stderr, name="llama-server-log", daemon=True).start()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 import typer
 
+from genaiops.children import die_with_parent
 from genaiops.cli import fail, settings_from
 from genaiops.settings import REPO_ROOT
 
@@ -56,7 +57,7 @@ def _browse_host(host: str) -> str:
 
 
 def _start(name: str, command: list[str], env: dict[str, str], health_url: str) -> Child:
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=die_with_parent)
     return Child(name, process, health_url)
 
 
@@ -124,6 +125,9 @@ def register(app: typer.Typer) -> None:
         serve = [sys.executable, "-m", "app.cli", "serve", "--host", host, "--port", str(api_port)]
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per health poll
         signal.signal(signal.SIGTERM, _on_sigterm)
+        # Ctrl-C even where the shell that started us ignores SIGINT (`make run &`, nohup): Python keeps an
+        # inherited SIG_IGN, and `up` would then never stop its children on an interrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         children: list[Child] = []
         try:
             children.append(_start("API", serve, env, f"{api_url}/health"))
