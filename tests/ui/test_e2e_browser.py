@@ -63,12 +63,6 @@ def up_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _hear_ctrl_c() -> None:
-    """In the child: SIGINT as at a terminal. A shell starting pytest in the background without job control
-    (`cmd &` in a script, nohup) ignores SIGINT, its children inherit that, and Python then keeps ignoring it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class Up:
     """`genaiops up` as a child process whose output is collected line by line."""
 
@@ -77,9 +71,8 @@ class Up:
         command = [sys.executable, "-m", "app.cli", "up", "--api-port", str(self.api_port)]
         command += ["--ui-port", str(self.ui_port)]
         self.process = subprocess.Popen(
-            command, env=up_env(settings), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            preexec_fn=_hear_ctrl_c,
-        )  # fmt: skip
+            command, env=up_env(settings), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
