@@ -38,7 +38,7 @@ EXTRACTIVE_INTRO: dict[Lang, str] = {
 }
 LEAK_MIN_CHARS = 40  # a run this long shared with the system prompt is an echo of it
 MAX_UNITS = 8  # sentences or list items; the prompt asks for two to four sentences
-KEEP_UNITS = 5  # what is kept of a generation stopped for running on
+KEEP_UNITS = 5  # what is kept of a generation stopped for looping
 MIN_EXTRACTIVE_RELEVANCE = 0.3  # below this, no passage sentence is about the question
 CLOSE_RELEVANCE = 0.08  # a further unit is quoted only when it scores this close to the best
 MAX_ITEM_CHARS = 160  # a list item or table row this short is quoted with its siblings
@@ -73,14 +73,21 @@ def runaway(text: str, max_units: int = MAX_UNITS) -> str:
 
 
 def trim_incomplete(text: str, keep: int = KEEP_UNITS) -> str:
-    """The first ``keep`` sentences of a generation that was cut short, without a last, unfinished one.
-
-    A small model that overruns the few sentences asked for is usually copying or rambling by then.
-    """
+    """The first ``keep`` sentences of a generation that was cut short, without a last, unfinished one."""
     units = split_sentences(text)
     if len(units) > 1 and not re.search(r"([.!?:;)]|\])\s*$", units[-1]):
         units = units[:-1]
     return "\n".join(units[:keep])
+
+
+def units_to_keep(stopped: str) -> int:
+    """How many sentences of a generation cut short are kept: a few of a loop, every complete one otherwise.
+
+    A generation stopped for being too long, or at ``max_tokens``, is most often a list copied from a
+    passage with its intro and a closing line ("On a appris à :", six items, "Donc on a appris
+    l'orchestration…"): cutting it to the first few lost the items that answered (dev split: 2 of 2 such stops).
+    """
+    return KEEP_UNITS if stopped == "loop" else MAX_UNITS
 
 
 def restates(text: str, question: str) -> bool:

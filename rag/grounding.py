@@ -320,4 +320,14 @@ def repair_citations(report: GroundingReport, n_sources: int, min_overlap: float
             valid = [sentence.best + 1]
         marks = "".join(f"[{n}]" for n in valid)
         lines.append(f"{sentence.text} {marks}".strip())
-    return " ".join(lines).strip()
+    return _join_sentences(lines)
+
+
+def _join_sentences(lines: Sequence[str]) -> str:
+    """Sentences side by side, but a list item on its own line: "On a appris à :" then "- Utiliser command()"
+    each under the other, as the chat renders a markdown list, not run together into one paragraph."""
+    out = ""
+    for index, line in enumerate(lines):
+        item = line.startswith(("- ", "* ")) or (index > 0 and lines[index - 1].startswith(("- ", "* ")))
+        out += ("\n" if item else " ") + line if out else line
+    return out.strip()

@@ -19,7 +19,7 @@ from typing import Any
 from genaiops.settings import Settings
 from prompts import PromptTemplate
 from prompts.selector import PromptSelector, build_selector
-from rag.answer import decide, runaway, trim_incomplete
+from rag.answer import decide, runaway, trim_incomplete, units_to_keep
 from rag.context import focus
 from rag.followup import previous_question, retrieve_in_conversation
 from rag.grounding import GroundingChecker
@@ -311,7 +311,7 @@ class RagService:
         assert plan.prompt is not None
         passages = plan.prompt.passages
         if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
-            generated = trim_incomplete(generated)
+            generated = trim_incomplete(generated, units_to_keep(plan.stopped))
         checked = time.perf_counter()
         decision = decide(
             generated,

@@ -7,7 +7,16 @@ import re
 import pytest
 
 from prompts import load_prompt
-from rag.answer import EXTRACTIVE_INTRO, decide, echoes, extractive, runaway, says_not_covered, trim_incomplete
+from rag.answer import (
+    EXTRACTIVE_INTRO,
+    decide,
+    echoes,
+    extractive,
+    runaway,
+    says_not_covered,
+    trim_incomplete,
+    units_to_keep,
+)
 from rag.grounding import GroundingChecker, citations, drop_references, is_reference, says_nothing
 from rag.prompting import NOT_COVERED, system_prompt
 from rag.types import Embedder
@@ -174,6 +183,26 @@ def test_a_cut_generation_loses_its_unfinished_sentence() -> None:
     assert trim_incomplete("Un. Deux [1]") == "Un.\nDeux [1]"
     assert trim_incomplete("Une phrase sans fin") == "Une phrase sans fin"  # all there is
     assert trim_incomplete(" ".join(f"P{i}." for i in range(9)), keep=2) == "P0.\nP1."
+
+
+def test_a_list_stopped_for_length_keeps_every_complete_item_and_stays_a_list(lexical: GroundingChecker) -> None:
+    """Dev split q36: the intro, six items and a closing line ran past ``MAX_UNITS``; cut to the first five
+    units, the answer lost two of the four facts asked for."""
+    items = ["Créer un environnement custom", "Définir des composants", "Utiliser command()",
+             "Construire un pipeline avec @pipeline", "Exécuter sur un compute cluster",
+             "Gérer les datasets versionnés"]  # fmt: skip
+    generated = "On a appris à :\n" + "\n".join(f"- {i}" for i in items) + "\nDonc on a appris l'orchestration. ["
+    stopped = runaway(generated)
+    assert stopped == "too long"
+    kept = trim_incomplete(generated, units_to_keep(stopped))
+    assert all(item in kept for item in items) and not kept.endswith("[")
+    assert units_to_keep("loop") == 5 and trim_incomplete(generated, units_to_keep("loop")).count("\n- ") == 4
+    passage_text = "On a appris à :\n" + "\n".join(f"- {i}" for i in items)
+    decision = decide(kept, "Qu'a-t-on appris avec Azure ML ?", "fr", [passage(passage_text, "Azure")], lexical, SYSTEM)
+    assert decision.mode == "generative", decision
+    lines = decision.text.splitlines()
+    assert lines[0].startswith("On a appris à") and lines[1] == "- Créer un environnement custom [1]"
+    assert sum(line.startswith("- ") for line in lines) == len(items)  # one item per line, as the chat shows a list
 
 
 @pytest.mark.parametrize(
