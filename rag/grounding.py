@@ -48,7 +48,6 @@ class SentenceCheck:
     per_passage: list[float] = field(default_factory=list)  # overlap with each passage
     novel_names: list[str] = field(default_factory=list)
     unpaired: list[str] = field(default_factory=list)  # names the passages never put with the sentence's others
-    borrowed: list[str] = field(default_factory=list)  # terms of the prompt's examples that no passage holds
     translated: bool = False  # in another language than the passages
     supported: bool = False
 
@@ -216,11 +215,7 @@ class GroundingChecker:
         self.min_overlap = min_overlap
         self.min_similarity = min_similarity
 
-    def check(
-        self, answer: str, passages: Sequence[ScoredChunk], borrowed: frozenset[str] = frozenset()
-    ) -> GroundingReport:
-        """``borrowed``: terms a sentence must not hold unless a passage does (the few-shot examples' made-up
-        facts, ``rag.prompting.example_terms``, less the question's own words)."""
+    def check(self, answer: str, passages: Sequence[ScoredChunk]) -> GroundingReport:
         sentences = [self._parse(s) for s in split_sentences(answer)]
         if not passages or not any(s.content for s in sentences):
             return GroundingReport(sentences, False, "no checkable sentence" if passages else "no passages")
@@ -233,7 +228,6 @@ class GroundingChecker:
         for sentence in sentences:
             sentence.translated = detect_language(sentence.text) != corpus_lang
             self._score_lexical(sentence, passage_terms, all_terms, known)
-            sentence.borrowed = sorted((set(tokenize(sentence.text)) & borrowed) - all_terms)
         self._score_semantic([s for s in sentences if s.content], passages)
         units = unit_contexts(passages)
         for sentence in sentences:
@@ -241,12 +235,9 @@ class GroundingChecker:
             if sentence.supported:
                 sentence.unpaired = unpaired_names(sentence.text, units)
                 sentence.supported = not sentence.unpaired
-        unsupported = [s for s in sentences if (s.content or s.novel_names or s.borrowed) and not s.supported]
+        unsupported = [s for s in sentences if (s.content or s.novel_names) and not s.supported]
         if unsupported:
             first = unsupported[0]
-            if first.borrowed:
-                why = f"{', '.join(first.borrowed)} come from the prompt's examples, not from a passage"
-                return GroundingReport(sentences, False, f"unsupported: {first.text[:80]!r}: {why}")
             if first.unpaired:
                 why = f"{', '.join(first.unpaired)} never stand together with the rest in one passage line"
                 return GroundingReport(sentences, False, f"wrong pairing in {first.text[:80]!r}: {why}")
@@ -288,7 +279,7 @@ class GroundingChecker:
                 sentence.best = owners[int(row.argmax())]
 
     def _supported(self, sentence: SentenceCheck) -> bool:
-        if sentence.novel_names or sentence.borrowed:
+        if sentence.novel_names:
             return False
         if not sentence.content:
             return True

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 from prompts import PromptTemplate
-from rag.text import fold, tokenize
+from rag.text import fold
 from rag.types import ChatMessage, ScoredChunk
 
 Lang = Literal["fr", "en"]
@@ -169,25 +168,6 @@ def build_messages(
     messages += [(role, as_data(content)) for role, content in history]
     messages.append(("user", parts.user))
     return BuiltPrompt(messages=messages, system=parts.system, passages=kept)
-
-
-_EXAMPLE_CONTEXT = re.compile(r"<context>[ \t]*\n(.*?)\n[ \t]*</context>", re.DOTALL)
-_PASSAGE_HEADING = re.compile(r"^\s*\[\d+\]")
-
-
-@lru_cache(maxsize=8)
-def example_terms(system: str) -> frozenset[str]:
-    """The content terms of the passages in the system prompt's few-shot examples: their made-up facts.
-
-    A small model sometimes takes a fact from an example instead of from the real passages ("Un Feature
-    Store est un stockage objet…", from the example's "Stockage objet pour les données brutes", seen on
-    2026-12-06); each word is in the language of the answer, so the grounding check's word overlap lets
-    it through. Only the lines of the examples' passages count: not their "[1] Guide > Outils" headings (a
-    model that says "le chapitre 34 du guide" states no fact; seen on the dev split), nor their questions
-    and answers, whose phrasing ("offers … for") an answer may rightly share.
-    """
-    lines = (line for block in _EXAMPLE_CONTEXT.findall(system) for line in block.splitlines())
-    return frozenset(term for line in lines if not _PASSAGE_HEADING.match(line) for term in tokenize(line))
 
 
 def system_prompt(template: PromptTemplate, lang: Lang = "fr") -> str:

@@ -62,27 +62,6 @@ def test_a_grounded_generation_is_kept_with_repaired_citations(lexical: Groundin
     assert decision.text == "Le Feature Store sert à stocker les features réutilisables. [2]"
 
 
-def test_a_fact_taken_from_the_prompts_examples_is_not_an_answer(lexical: GroundingChecker) -> None:
-    """Seen on 2026-12-06: "un stockage objet" comes from the system prompt's example passage, not the course.
-
-    Every other word is in the passages, so word overlap alone passes the sentence (the control below)."""
-    borrowed = "Un Feature Store est un stockage objet pour les features réutilisables [2]."
-    decision = decide(borrowed, "Qu'est-ce qu'un Feature Store ?", "fr", PASSAGES, lexical, SYSTEM)
-    assert decision.mode == "extractive", decision
-    assert "objet" in decision.reason and "prompt's examples" in decision.reason
-    assert lexical.check(borrowed, PASSAGES).grounded  # without the examples' terms the guard lets it through
-
-
-def test_a_word_of_the_examples_that_the_passages_or_the_question_hold_is_fine(lexical: GroundingChecker) -> None:
-    in_passages = "Le Feature Store sert à stocker les features réutilisables, ce qui évite de les recalculer [2]."
-    assert decide(in_passages, QUESTION, "fr", PASSAGES, lexical, SYSTEM).mode == "generative"
-    asked = decide(  # "outil" is in an example passage, and here in the question too
-        "Les outils du drift sont WhyLabs et Evidently [1].", "Quels outils pour le drift ?", "fr", PASSAGES, lexical,
-        SYSTEM,
-    )  # fmt: skip
-    assert asked.mode == "generative", asked
-
-
 def test_an_english_grounded_generation_is_kept(lexical: GroundingChecker) -> None:
     decision = decide(
         "The Feature Store stores reusable features [2].",
