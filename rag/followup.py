@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.prompting import INJECTION_REFUSAL, NOT_COVERED
+from rag.answer import says_not_covered
+from rag.grounding import strip_citations
+from rag.prompting import INJECTION_REFUSAL
 from rag.text import fold, tokenize
 from rag.types import ChatMessage, ChatModel, Retrieval
 
@@ -41,10 +43,11 @@ def previous_question(history: Sequence[ChatMessage]) -> str | None:
 
 
 ANSWER_CHARS = 200  # of the previous answer searched with a follow-up: its opening names what "it" is
-_CITATION = re.compile(r"\s*\[\d+\]")
+_INJECTION_REFUSALS = frozenset(fold(text) for text in INJECTION_REFUSAL.values())
 
 
-_REFUSALS = frozenset(fold(text) for text in (*NOT_COVERED.values(), *INJECTION_REFUSAL.values()))
+def _is_refusal(answer: str) -> bool:
+    return says_not_covered(answer, "fr") or fold(answer.strip()) in _INJECTION_REFUSALS
 
 
 def previous_answer(history: Sequence[ChatMessage]) -> str:
@@ -54,10 +57,10 @@ def previous_answer(history: Sequence[ChatMessage]) -> str:
     which the previous question ("le troisième composant de la liste") does not name. A refusal names nothing.
     """
     answer = next((content for role, content in reversed(history) if role == "assistant" and content.strip()), "")
-    if fold(answer.strip()) in _REFUSALS:
+    if _is_refusal(answer):
         return ""
     lines = [line for line in answer.splitlines() if line.strip() and not line.rstrip().endswith(":")]
-    return " ".join(_CITATION.sub("", " ".join(lines)).split())[:ANSWER_CHARS]
+    return " ".join(strip_citations(" ".join(lines)).split())[:ANSWER_CHARS]
 
 
 def is_follow_up(question: str, history: Sequence[ChatMessage]) -> bool:
