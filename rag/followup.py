@@ -28,6 +28,12 @@ _PRONOUN = re.compile(
     r"\b(il|elle|ils|elles|ca|cela|celui|celle|ceux|celles|ce dernier|cette derniere|ces derniers|"
     r"it|its|they|them|their|this one|that one|these|those|the latter|the former)\b"
 )
+# "What might that involve?", "Why is this?", "Is anything else versioned?", "Quoi d'autre ?": "that" and "this"
+# as the subject or object of a verb, not as a determiner or a relative ("the tool that monitors drift").
+_REFERS_BACK = re.compile(
+    r"\b(does|did|do|is|was|are|were|might|may|would|could|can|will|about|means?)\s+(that|this)\b|"
+    r"\b(that|this)\s*\?|\belse\b|\bd'autres?\s*\?|\bautre chose\b"
+)
 MIN_OWN_TERMS = 3  # a question with fewer content terms of its own leans on the conversation
 
 
@@ -68,7 +74,8 @@ def is_follow_up(question: str, history: Sequence[ChatMessage]) -> bool:
     if previous_question(history) is None:
         return False
     folded = fold(question)
-    return bool(_CUE.match(folded) or _PRONOUN.search(folded)) or len(set(tokenize(question))) < MIN_OWN_TERMS
+    refers_back = _CUE.match(folded) or _PRONOUN.search(folded) or _REFERS_BACK.search(folded)
+    return bool(refers_back) or len(set(tokenize(question))) < MIN_OWN_TERMS
 
 
 REWRITE_PROMPT = (

@@ -34,7 +34,11 @@ STEPS = passage(
 @pytest.mark.parametrize(
     ("question", "expected"),
     [("Et pour AWS ?", True), ("And on Azure?", True), ("Et elle sert à quoi ?", True),
-     ("Quels outils permettent de détecter le drift en production ?", False)],
+     ("What might that involve in practice?", True), ("Is anything else versioned?", True),
+     ("Quoi d'autre ?", True), ("Quels outils permettent de détecter le drift en production ?", False),
+     ("Which tool that the course cites monitors drift in production?", False),
+     ("Which steps did the project keep separate from each other?", False),
+     ("Peut-on passer d'un modèle à un autre à chaud, sans arrêter le service ?", False)],
 )  # fmt: skip
 def test_elliptic_questions_are_follow_ups(question: str, expected: bool) -> None:
     assert is_follow_up(question, GCP) is expected
