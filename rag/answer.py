@@ -128,6 +128,7 @@ def decide(
     confident_floor: float = 0.0,
     lookup: RowHit | None = None,
     previous: str = "",
+    said: str = "",
 ) -> Decision:
     """The final text, mode and grounded flag for one generation over ``passages`` (numbered from 1).
 
@@ -138,13 +139,17 @@ def decide(
     ``previous``: for a follow-up, the question it follows: the extractive fallback ranks lines by both,
     the follow-up first ("And on Azure?" after a question on Vertex AI quotes the Azure lines), the
     turn it follows for what "Et la dernière ?" alone does not say.
+    ``said``: for a follow-up, the answer it follows: a generation that only says it again ("Le déploiement de
+    modèles." after that very answer, to "Qu'est-ce que ça peut impliquer concrètement ?") answers nothing.
     """
     unsure = retrieval_score is not None and retrieval_score < confident_floor
 
-    def fallback(reason: str) -> Decision:
+    def fallback(reason: str, on_topic: bool = False) -> Decision:
+        """``on_topic``: the generation was about the passages (it repeated the conversation), so it is
+        quoted from even below the confident floor."""
         if lookup is not None:
             return Decision(quote_row(lookup, lang), "extractive", True, f"{reason}; quoting the row that answers")
-        if unsure:
+        if unsure and not on_topic:
             # Below the confident floor the model is the judge, as for its 'not covered': a generation the
             # passages do not support means they do not answer ("Quel est le cours actuel du bitcoin ?"
             # retrieves the course's "cours complet"). Dev: out-of-scope refused 0.867 -> 1.0, fact recall -0.014.
@@ -169,6 +174,9 @@ def decide(
     generated = drop_references(generated)
     if restates(generated, question):
         return fallback("the generation restates the question instead of answering it")
+    if said and restates(generated, f"{question}\n{previous}\n{said}"):
+        # the model stayed on the conversation's topic, found nothing new: quote the lines that answer the follow-up
+        return fallback("the generation repeats the answer the question follows up on", on_topic=True)
     report: GroundingReport = checker.check(generated, passages)
     if not report.grounded:
         report = supported_opening(report, question) or report

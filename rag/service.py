@@ -21,7 +21,7 @@ from prompts import PromptTemplate
 from prompts.selector import PromptSelector, build_selector
 from rag.answer import decide, runaway, trim_incomplete, units_to_keep
 from rag.context import focus
-from rag.followup import previous_question, retrieve_in_conversation
+from rag.followup import previous_answer, previous_question, retrieve_in_conversation
 from rag.grounding import GroundingChecker
 from rag.lookup import lookup_row
 from rag.prompting import (
@@ -82,6 +82,7 @@ class Plan:
     confidence: float | None = None  # how surely the passages answer (a follow-up's own relevance)
     previous: str = ""  # the user question this one follows, if any (a follow-up's table lookup)
     search: str = ""  # what was searched: the question, or a follow-up with the turn it follows
+    said: str = ""  # a follow-up's previous answer (its opening): an answer must say more than it
 
 
 class RagService:
@@ -221,6 +222,7 @@ class RagService:
             return plan
         turns = self._history(history)
         plan.previous = previous_question(turns) or ""
+        plan.said = previous_answer(turns)
         retrieval = self.retrieve(question, turns, top_k)
         plan.search = retrieval.query or question
         plan.retrieval_score = retrieval.best_score
@@ -313,6 +315,7 @@ class RagService:
         if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
             generated = trim_incomplete(generated, units_to_keep(plan.stopped))
         checked = time.perf_counter()
+        follow_up = bool(plan.search) and plan.search != plan.question
         decision = decide(
             generated,
             plan.question,
@@ -324,7 +327,8 @@ class RagService:
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
             lookup=lookup_row(plan.question, passages, plan.previous),
-            previous=plan.previous if plan.search and plan.search != plan.question else "",
+            previous=plan.previous if follow_up else "",
+            said=plan.said if follow_up else "",
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:

@@ -277,3 +277,24 @@ def test_a_follow_up_s_extractive_answer_is_chosen_with_the_turn_it_follows(lexi
         NOT_COVERED["fr"], "Et pour les distributions ?", "fr", PASSAGES, lexical, SYSTEM, previous=previous
     )
     assert "surveiller les distributions" in new_subject.text and "stocker les features" not in new_subject.text
+
+
+def test_a_follow_up_answer_that_only_repeats_the_answer_it_follows_is_replaced(lexical: GroundingChecker) -> None:
+    """ "Le Feature Store stocke les features." again, to "Et concrètement ?", says nothing new: the lines are quoted,
+    even below the confident floor (the model stayed on the conversation's topic); a new fact is kept."""
+    previous, said = "Qu'est-ce qu'un Feature Store ?", "Il sert à stocker les features réutilisables."
+    repeated = "Le Feature Store sert à stocker les features [2]."
+    unsure = {"retrieval_score": 0.2, "confident_floor": 0.3}
+    again = decide(
+        repeated, "Et concrètement ?", "fr", PASSAGES, lexical, SYSTEM, previous=previous, said=said, **unsure
+    )
+    assert again.mode == "extractive" and again.reason.startswith("the generation repeats the answer")
+    assert "recalculer les features" in again.text or "stocker les features" in again.text
+    assert_extractive(again.text)
+    first_time = decide(repeated, "Et concrètement ?", "fr", PASSAGES, lexical, SYSTEM, previous=previous)
+    assert first_time.mode == "generative"  # without the earlier answer it is an answer
+    new_fact = decide(
+        "Il évite de recalculer les features [2].", "Et concrètement ?", "fr", PASSAGES, lexical, SYSTEM,
+        previous=previous, said=said, **unsure,
+    )  # fmt: skip
+    assert new_fact.mode == "generative"
