@@ -17,6 +17,7 @@ from typing import Any
 from rag.answer import says_not_covered
 from rag.grounding import strip_citations
 from rag.prompting import INJECTION_REFUSAL
+from rag.retrieval import coverage
 from rag.text import fold, tokenize
 from rag.types import ChatMessage, ChatModel, Retrieval
 
@@ -48,6 +49,7 @@ def previous_question(history: Sequence[ChatMessage]) -> str | None:
     return next((content for role, content in reversed(history) if role == "user" and content.strip()), None)
 
 
+OWN_CANDIDATES = 3  # passages the follow-up alone finds, one of which may join the conversation's
 ANSWER_CHARS = 200  # of the previous answer searched with a follow-up: its opening names what "it" is
 _INJECTION_REFUSALS = frozenset(fold(text) for text in INJECTION_REFUSAL.values())
 
@@ -127,11 +129,33 @@ def retrieve_in_conversation(
     if not search.follow_up:
         return retrieval
     retrieval.query = search.text
-    alone: Retrieval = retriever.retrieve(question, top_k=1)
+    alone: Retrieval = retriever.retrieve(question, top_k=OWN_CANDIDATES)
     retrieval.confidence = min(retrieval.best_score, alone.best_score)
+    _join_own_best(retrieval, alone, search.own_terms)
     if retrieval.in_scope and _names_a_new_subject(question, turns, retrieval):
         retrieval.in_scope = False
     return retrieval
+
+
+def _join_own_best(retrieval: Retrieval, alone: Retrieval, own_terms: frozenset[str]) -> None:
+    """The follow-up's own best passage in the conversation's sections takes the last place, when missing.
+
+    "What about monitoring?" after a question on the training tools is searched with that question and its
+    answer, which find the training rows of a table split over several passages, not the monitoring row.
+    Among the passages the question alone finds, the first one that holds every content word of the question
+    ("monitoring") and sits in a section the conversation's search found (the same table) joins them; an
+    elliptic "Et la dernière ?" or a passage from elsewhere in the course brings nothing in.
+    """
+    if not own_terms or not retrieval.chunks:
+        return
+    found = {s.chunk.id for s in retrieval.chunks}
+    sections = {(s.chunk.source, s.chunk.heading) for s in retrieval.chunks}
+    for candidate in alone.chunks:
+        if candidate.chunk.id in found or (candidate.chunk.source, candidate.chunk.heading) not in sections:
+            continue
+        if coverage(set(own_terms), candidate.chunk, cognates=True) == 1.0:
+            retrieval.chunks = [*retrieval.chunks[:-1], candidate]
+            return
 
 
 _WORDS = re.compile(r"[^\W\d_][\w-]*")

@@ -8,9 +8,12 @@ through because the course does put AWS and SageMaker together. The lookup is ex
 generation, so the answer decision (``rag.answer.decide``) uses it to catch a generation that
 missed the cell. Rows are what ingestion makes of tables (``rag.chunking.row_cells``).
 
-A follow-up ("Et pour AWS ?") takes the column from the question it follows; at least one of the
-row's subject and column must come from the question itself, so an unrelated follow-up never
-inherits an earlier lookup.
+A follow-up ("Et pour AWS ?") takes the column from the question it follows, or from the answer it
+follows: "What about monitoring?" after "Which tools does the course list for model training?" and
+its answer "SageMaker, Vertex AI or Azure ML" asks for the column that answer came from (the Training
+row's "Outil cloud typique"), in whatever language the conversation is. At least one of the row's
+subject and column must come from the question itself, so an unrelated follow-up never inherits an
+earlier lookup.
 """
 
 from __future__ import annotations
@@ -35,15 +38,16 @@ class RowHit:
     score: int
 
 
-def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "") -> RowHit | None:
-    """The cell that answers ``question`` (``previous``: the user question it follows, if any); None if no
-    row fits, or if two rows fit equally well with different answers."""
+def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "", said: str = "") -> RowHit | None:
+    """The cell that answers ``question`` (``previous``: the user question it follows, if any; ``said``: the
+    answer it follows); None if no row fits, or if two rows fit equally well with different answers."""
     asked = set(tokenize(question))
     known = asked | set(tokenize(previous))
+    answered = _columns_answered(passages, said)
     hits: list[RowHit] = []
     for index, scored in enumerate(passages):
         for subtitle, line in passage_units(scored.chunk.text):
-            hits.extend(_row_hits(index, subtitle, line, asked, known))
+            hits.extend(_row_hits(index, subtitle, line, asked, known, answered))
     if not hits:
         return None
     hits.sort(key=lambda h: -h.score)
@@ -52,7 +56,24 @@ def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "
     return None if rivals else best
 
 
-def _row_hits(index: int, subtitle: str, line: str, asked: set[str], known: set[str]) -> list[RowHit]:
+def _columns_answered(passages: Sequence[ScoredChunk], said: str) -> set[str]:
+    """The columns (folded labels) of which the answer ``said`` gave a cell: at least half of the cell's terms."""
+    said_terms = _terms(said)
+    if not said_terms:
+        return set()
+    columns = set()
+    for scored in passages:
+        for _, line in passage_units(scored.chunk.text):
+            for label, value in row_cells(line) or []:
+                value_terms = _terms(value)
+                if value_terms and 2 * len(value_terms & said_terms) >= len(value_terms):
+                    columns.add(fold(label))
+    return columns
+
+
+def _row_hits(
+    index: int, subtitle: str, line: str, asked: set[str], known: set[str], answered: set[str]
+) -> list[RowHit]:
     cells = row_cells(line)
     if not cells:
         return []
@@ -63,14 +84,15 @@ def _row_hits(index: int, subtitle: str, line: str, asked: set[str], known: set[
             continue
         for k, (label, value) in enumerate(cells):
             label_terms, value_terms = _terms(label), _terms(value)
-            if k == s or not label_terms & known or not value_terms or value_terms <= known:
+            named, was_answered = label_terms & known, fold(label) in answered
+            if k == s or not (named or was_answered) or not value_terms or value_terms <= known:
                 continue  # the column is not asked for, or its value is already in the question
             if not (subject_terms & asked or label_terms & asked):
                 continue  # nothing of the row comes from this question: an unrelated follow-up
             score = sum(_ASKED if t in asked else 1 for t in subject_terms) + sum(
-                _ASKED if t in asked else 1 for t in label_terms & known
+                _ASKED if t in asked else 1 for t in named
             )
-            out.append(RowHit(index, subtitle, line, label, value, score))
+            out.append(RowHit(index, subtitle, line, label, value, score + was_answered))
     return out
 
 

@@ -326,7 +326,7 @@ class RagService:
             self.settings.rag.extractive_sentences,
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
-            lookup=lookup_row(plan.question, passages, plan.previous),
+            lookup=lookup_row(plan.question, passages, plan.previous, plan.said if follow_up else ""),
             previous=plan.previous if follow_up else "",
             said=plan.said if follow_up else "",
         )

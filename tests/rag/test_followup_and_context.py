@@ -10,6 +10,7 @@ from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
 from rag.grounding import GroundingChecker, claim_terms, unit_contexts, unpaired_names
+from rag.lookup import lookup_row
 from rag.prompting import NOT_COVERED
 from rag.retrieval import HybridRetriever
 from rag.text import cognate
@@ -80,6 +81,24 @@ def test_follow_ups_reach_the_row_and_a_new_subject_is_out_of_scope(
     leaves = retrieve_in_conversation(retriever, "Et quelle est la capitale de l'Australie ?", GCP, top_k=5)
     assert leaves.in_scope is False
     assert found.confidence is not None and found.confidence <= found.best_score
+
+
+def test_a_follow_up_gets_the_row_it_names_from_the_table_the_conversation_is_about(
+    course_index: tuple[Settings, HybridRetriever],
+) -> None:
+    """The table of the MLOps steps is split over passages: the earlier turn finds the training rows, the
+    follow-up's own words the monitoring row, which joins them; its tools are then the looked-up cell."""
+    _, retriever = course_index
+    training = [("user", "Which tools does the course list for model training?"),
+                ("assistant", "SageMaker, Vertex AI or Azure ML.")]  # fmt: skip
+    found = retrieve_in_conversation(retriever, "What about monitoring?", training, top_k=5)
+    assert any("Outil cloud typique : SageMaker, Vertex AI" in s.chunk.text for s in found.chunks)
+    assert any("Étape : Monitoring" in s.chunk.text for s in found.chunks)
+    hit = lookup_row("What about monitoring?", found.chunks, training[0][1], training[1][1])
+    assert hit is not None and hit.value.startswith("WhyLabs, Evidently")
+    elliptic = retrieve_in_conversation(retriever, "And the last one?", training, top_k=5)
+    searched = retriever.retrieve(search_query("And the last one?", training).text, top_k=5)
+    assert [s.chunk.id for s in elliptic.chunks] == [s.chunk.id for s in searched.chunks]  # nothing of its own
 
 
 def test_the_focused_context_keeps_each_passage_best_line_within_the_budget() -> None:

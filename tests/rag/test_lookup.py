@@ -63,6 +63,16 @@ def test_the_cell_at_the_asked_subject_and_column_is_found(question: str, previo
     assert PASSAGES[hit.passage] in (CLOUDS, ASPECTS)
 
 
+def test_a_follow_up_asks_for_the_column_the_answer_it_follows_came_from() -> None:
+    """An English follow-up names no French column: the earlier answer was GCP's "Logique" cell, so is this one."""
+    previous, said = "How was the model deployed on GCP?", "Cloud Run serverless [2]."
+    assert lookup_row("And for AWS?", PASSAGES, previous) is None  # "deployed" is no column of the table
+    hit = lookup_row("And for AWS?", PASSAGES, previous, said)
+    assert hit is not None and (hit.label, hit.value) == ("Logique", "VM / ECS")
+    assert lookup_row("And for security?", PASSAGES, previous, said) is None  # no row of that subject
+    assert lookup_row("And for AWS?", PASSAGES, previous, "It is deployed on the cloud.") is None  # no cell said
+
+
 @pytest.mark.parametrize(
     ("question", "previous"),
     [
