@@ -57,7 +57,9 @@ def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "
 
 
 def _columns_answered(passages: Sequence[ScoredChunk], said: str) -> set[str]:
-    """The columns (folded labels) of which the answer ``said`` gave a cell: at least half of the cell's terms."""
+    """The columns (folded labels) of which the answer ``said`` gave a cell: all of a short cell's terms, at least
+    two and half of a longer one's ("WhyLabs et Evidently" gave "WhyLabs, Evidently, services natifs"; a
+    sentence on "l'orchestration" did not give "Orchestration ML")."""
     said_terms = _terms(said)
     if not said_terms:
         return set()
@@ -66,7 +68,8 @@ def _columns_answered(passages: Sequence[ScoredChunk], said: str) -> set[str]:
         for _, line in passage_units(scored.chunk.text):
             for label, value in row_cells(line) or []:
                 value_terms = _terms(value)
-                if value_terms and 2 * len(value_terms & said_terms) >= len(value_terms):
+                needed = min(len(value_terms), max(2, (len(value_terms) + 1) // 2))
+                if value_terms and len(value_terms & said_terms) >= needed:
                     columns.add(fold(label))
     return columns
 

@@ -71,6 +71,9 @@ def test_a_follow_up_asks_for_the_column_the_answer_it_follows_came_from() -> No
     assert hit is not None and (hit.label, hit.value) == ("Logique", "VM / ECS")
     assert lookup_row("And for security?", PASSAGES, previous, said) is None  # no row of that subject
     assert lookup_row("And for AWS?", PASSAGES, previous, "It is deployed on the cloud.") is None  # no cell said
+    partly = "AWS et GCP sont des plateformes MLOps ; SageMaker Pipelines sert à l'orchestration."
+    assert lookup_row("Et pour Azure ?", PASSAGES, "Quelles plateformes ?", partly) is None  # not "Orchestration ML"
+    assert lookup_row("And for AWS?", PASSAGES, previous, "Cloud Run [2].") is not None  # most of a longer cell
 
 
 @pytest.mark.parametrize(
