@@ -43,11 +43,16 @@ def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "
     answer it follows); None if no row fits, or if two rows fit equally well with different answers."""
     asked = set(tokenize(question))
     known = asked | set(tokenize(previous))
-    answered = _columns_answered(passages, said)
+    rows = [
+        (index, subtitle, line, cells)
+        for index, scored in enumerate(passages)
+        for subtitle, line in passage_units(scored.chunk.text)
+        if (cells := row_cells(line))
+    ]
+    answered = _columns_answered([cells for *_, cells in rows], said)
     hits: list[RowHit] = []
-    for index, scored in enumerate(passages):
-        for subtitle, line in passage_units(scored.chunk.text):
-            hits.extend(_row_hits(index, subtitle, line, asked, known, answered))
+    for index, subtitle, line, cells in rows:
+        hits.extend(_row_hits(index, subtitle, line, cells, asked, known, answered))
     if not hits:
         return None
     hits.sort(key=lambda h: -h.score)
@@ -56,7 +61,7 @@ def lookup_row(question: str, passages: Sequence[ScoredChunk], previous: str = "
     return None if rivals else best
 
 
-def _columns_answered(passages: Sequence[ScoredChunk], said: str) -> set[str]:
+def _columns_answered(rows: Sequence[list[tuple[str, str]]], said: str) -> set[str]:
     """The columns (folded labels) of which the answer ``said`` gave a cell: all of a short cell's terms, at least
     two and half of a longer one's ("WhyLabs et Evidently" gave "WhyLabs, Evidently, services natifs"; a
     sentence on "l'orchestration" did not give "Orchestration ML")."""
@@ -64,22 +69,24 @@ def _columns_answered(passages: Sequence[ScoredChunk], said: str) -> set[str]:
     if not said_terms:
         return set()
     columns = set()
-    for scored in passages:
-        for _, line in passage_units(scored.chunk.text):
-            for label, value in row_cells(line) or []:
-                value_terms = _terms(value)
-                needed = min(len(value_terms), max(2, (len(value_terms) + 1) // 2))
-                if value_terms and len(value_terms & said_terms) >= needed:
-                    columns.add(fold(label))
+    for cells in rows:
+        for label, value in cells:
+            value_terms = _terms(value)
+            needed = min(len(value_terms), max(2, (len(value_terms) + 1) // 2))
+            if value_terms and len(value_terms & said_terms) >= needed:
+                columns.add(fold(label))
     return columns
 
 
 def _row_hits(
-    index: int, subtitle: str, line: str, asked: set[str], known: set[str], answered: set[str]
+    index: int,
+    subtitle: str,
+    line: str,
+    cells: list[tuple[str, str]],
+    asked: set[str],
+    known: set[str],
+    answered: set[str],
 ) -> list[RowHit]:
-    cells = row_cells(line)
-    if not cells:
-        return []
     out = []
     for s, (_, subject) in enumerate(cells):
         subject_terms = _terms(subject)

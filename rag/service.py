@@ -84,6 +84,11 @@ class Plan:
     search: str = ""  # what was searched: the question, or a follow-up with the turn it follows
     said: str = ""  # a follow-up's previous answer (its opening): an answer must say more than it
 
+    @property
+    def follow_up(self) -> bool:
+        """Searched with the turn it follows (``rag.followup``), not on its own words."""
+        return bool(self.search) and self.search != self.question
+
 
 class RagService:
     """Answers questions about the indexed course. Thread-safe; llama.cpp calls are serialized."""
@@ -222,9 +227,9 @@ class RagService:
             return plan
         turns = self._history(history)
         plan.previous = previous_question(turns) or ""
-        plan.said = previous_answer(turns)
         retrieval = self.retrieve(question, turns, top_k)
         plan.search = retrieval.query or question
+        plan.said = previous_answer(turns) if plan.follow_up else ""
         plan.retrieval_score = retrieval.best_score
         plan.confidence = retrieval.answer_confidence
         plan.timings["retrieve"] = _ms(plan.started)
@@ -234,7 +239,7 @@ class RagService:
         budget = self._context_budget(question, turns)
         texts = None
         if self.settings.rag.context_chars:
-            previous = plan.previous if retrieval.query else ""
+            previous = plan.previous if plan.follow_up else ""
             texts = focus(
                 question, retrieval.chunks, self.retriever.embedder, self.settings.rag.context_chars, previous
             )
@@ -315,7 +320,6 @@ class RagService:
         if plan.stopped or n_pieces >= self.settings.llm.max_tokens:
             generated = trim_incomplete(generated, units_to_keep(plan.stopped))
         checked = time.perf_counter()
-        follow_up = bool(plan.search) and plan.search != plan.question
         decision = decide(
             generated,
             plan.question,
@@ -326,9 +330,9 @@ class RagService:
             self.settings.rag.extractive_sentences,
             retrieval_score=plan.confidence,
             confident_floor=self.settings.rag.confident_floor,
-            lookup=lookup_row(plan.question, passages, plan.previous, plan.said if follow_up else ""),
-            previous=plan.previous if follow_up else "",
-            said=plan.said if follow_up else "",
+            lookup=lookup_row(plan.question, passages, plan.previous, plan.said),
+            previous=plan.previous if plan.follow_up else "",
+            said=plan.said,
         )
         plan.timings["grounding"] = _ms(checked)
         if decision.reason:
