@@ -16,7 +16,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from rag.chunking import bullet_lines, passage_units
-from rag.context import PREVIOUS_WEIGHT, line_relevance
+from rag.context import PREVIOUS_WEIGHT, SIBLING_SHARE, line_relevance
 from rag.grounding import (
     GroundingChecker,
     GroundingReport,
@@ -109,8 +109,9 @@ def _plain_negation(folded: str) -> str:
     return re.sub(r"\bne\s+|\bn'", "", folded.replace("doesn't", "does not"))
 
 
-def says_not_covered(text: str, lang: Lang) -> bool:
-    """The model used the prompt's 'not covered' sentence (in either language) as its answer."""
+def says_not_covered(text: str) -> bool:
+    """The model used the prompt's 'not covered' sentence as its answer, in either language: a small model
+    sometimes answers an English question in French (or the reverse), and its refusal must still count."""
     folded = _plain_negation(fold(text))
     said = (_plain_negation(fold(NOT_COVERED[code])).rstrip(".") for code in NOT_COVERED)
     return any(sentence in folded for sentence in said) and len(folded) < 200
@@ -159,7 +160,7 @@ def decide(
 
     if echoes(generated, system_prompt):
         return fallback("the generation echoed the system prompt")
-    if says_not_covered(generated, lang):
+    if says_not_covered(generated):
         # Below the confident floor the model is the judge: near-misses ("the price of a SageMaker
         # instance") retrieve course passages but are not answered by them. Above it the passages are
         # clearly about the question and a small model that misses the answer gets its closest lines quoted.
@@ -177,7 +178,7 @@ def decide(
     if said and restates(generated, f"{question}\n{previous}\n{said}"):
         # the model stayed on the conversation's topic, found nothing new: quote the lines that answer the follow-up
         return fallback("the generation repeats the answer the question follows up on", on_topic=True)
-    report: GroundingReport = checker.check(generated, passages)
+    report: GroundingReport = checker.check(generated, passages, question)
     if not report.grounded:
         report = supported_opening(report, question) or report
     if report.grounded and lookup is not None and not holds_value(generated, lookup):
@@ -239,7 +240,7 @@ def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[Candidate]:
         position = 0
         text = clean_passage(scored.chunk.text)
         bullets = bullet_lines(text)
-        for subtitle, line in passage_units(text):
+        for subtitle, line in passage_units(text, intro_titles=True):
             title = subtitle or section
             sentences = split_sentences(line)
             for sentence in sentences:
@@ -257,6 +258,22 @@ def candidate_sentences(passages: Sequence[ScoredChunk]) -> list[Candidate]:
                 )
                 position += 1
     return out
+
+
+def _answered_by_siblings(relevance: np.ndarray, restating: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
+    """Items raised toward a line of their section that restates the question: that line (the section's summary,
+    "Donc on a compris comment transformer un modèle en service exploitable") says what the items are about, and
+    they answer ("Exposer une API FastAPI"). Table rows stand alone; a section without such a line is unchanged."""
+    summary: dict[str, float] = {}
+    for index, candidate in enumerate(candidates):
+        if restating[index]:
+            summary[candidate.group] = max(summary.get(candidate.group, float("-inf")), float(relevance[index]))
+    lifted = relevance.copy()
+    for index, candidate in enumerate(candidates):
+        top = summary.get(candidate.group)
+        if top is not None and candidate.item and not restating[index] and top > relevance[index]:
+            lifted[index] = relevance[index] + SIBLING_SHARE * (top - relevance[index])
+    return lifted
 
 
 def extractive(
@@ -289,6 +306,7 @@ def extractive(
     asked = set(tokenize(question)) | set(tokenize(previous))
     novelty = np.array([len(c.terms - asked) / len(c.terms) for c in candidates])
     restating = novelty <= RESTATING  # two thirds of its words are the question's: it says nothing new
+    relevance = _answered_by_siblings(relevance, restating, candidates)
     factor = np.where(restating, 0.1, 1.0) * np.maximum(novelty, 0.1)
     ranked = relevance * factor + np.array([0.05 / (1 + c.passage) for c in candidates])
     order = [int(i) for i in np.argsort(-ranked)]

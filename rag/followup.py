@@ -23,7 +23,9 @@ from rag.types import ChatMessage, ChatModel, Retrieval
 
 _CUE = re.compile(
     r"^\s*(et|and|also|aussi|ok|alors|puis|ensuite|what about|how about|and what|and how|same|pareil|idem|"
-    r"et pour|et avec|et sur|et en|et dans|and for|and on|and in|and with)\b",
+    r"et pour|et avec|et sur|et en|et dans|and for|and on|and in|and with|"
+    # "Lequel sert d'interface utilisateur ?": which one of what the previous answer listed
+    r"lequel|laquelle|lesquels|lesquelles|which one|which ones)\b",
 )
 _PRONOUN = re.compile(
     r"\b(il|elle|ils|elles|ca|cela|celui|celle|ceux|celles|ce dernier|cette derniere|ces derniers|"
@@ -55,7 +57,7 @@ _INJECTION_REFUSALS = frozenset(fold(text) for text in INJECTION_REFUSAL.values(
 
 
 def _is_refusal(answer: str) -> bool:
-    return says_not_covered(answer, "fr") or fold(answer.strip()) in _INJECTION_REFUSALS
+    return says_not_covered(answer) or fold(answer.strip()) in _INJECTION_REFUSALS
 
 
 def previous_answer(history: Sequence[ChatMessage]) -> str:

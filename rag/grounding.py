@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from rag.chunking import bullet_lines, passage_units, row_cells
+from rag.chunking import bullet_lines, clean_inline, passage_units, row_cells
 from rag.prompting import detect_language
 from rag.text import cognate, fold, stopwords, tokenize
 from rag.types import Embedder, ScoredChunk
@@ -105,7 +105,7 @@ def _reference_terms() -> frozenset[str]:
     words = (
         "passage passages source sources contexte context section sections extrait extraits chapitre chapter "
         "mentionné mentionne mentioned mention cité cite cited indiqué indique stated states state décrit "
-        "described trouve trouvé found expliqué explained directement directly voir see cours course"
+        "described trouve trouvé found expliqué explained directement directly voir see cours course listed listés"
     )
     return frozenset(tokenize(words))
 
@@ -172,29 +172,62 @@ def unit_contexts(passages: Sequence[ScoredChunk]) -> list[str]:
 
     Items of one list answer together ("Streamlit (frontend)", "LLM service (Ollama)": the frontend is
     Streamlit and the LLM service Ollama); rows of one table do not (AWS on the Feature Store row,
-    WhyLabs on the Monitoring row), so rows stand alone.
+    WhyLabs on the Monitoring row), so rows stand alone; a diagram's chain pairs neighbouring steps only.
     """
-    out = []
+    out: list[str] = []
     for scored in passages:
         label = scored.chunk.path
         bullets = bullet_lines(scored.chunk.text)
         lists: dict[str, list[str]] = {}
-        for subtitle, line in passage_units(scored.chunk.text):
-            out.append(fold(f"{label} > {subtitle} : {line}"))
+        for subtitle, line in passage_units(scored.chunk.text, intro_titles=True):
+            out.extend(fold(f"{label} > {subtitle} : {step}") for step in _chain_links(line))
             if line in bullets and row_cells(line) is None:
                 lists.setdefault(subtitle, []).append(line)
         out.extend(fold(f"{label} > {sub} : {' | '.join(items)}") for sub, items in lists.items() if len(items) > 1)
     return out
 
 
-def unpaired_names(sentence: str, units: Sequence[str]) -> list[str]:
+_TERM_PHRASE = re.compile(r"\b[A-Z][\w-]+(?:\s+[A-Z][\w-]+)+")
+
+
+def term_phrases(passages: Sequence[ScoredChunk]) -> frozenset[str]:
+    """The passages' capitalised multi-word terms (folded): a table's row keys and tools ("Data Validation",
+    "Model Registry", "Great Expectations"), which an answer may write in lower case ("for data validation")."""
+    found = set()
+    for scored in passages:
+        for match in (m for line in scored.chunk.text.splitlines() for m in _TERM_PHRASE.finditer(clean_inline(line))):
+            words = fold(match.group(0)).split()
+            while words and words[0] in stopwords():  # "Le Feature Store" opens a sentence
+                words.pop(0)
+            if len(words) > 1:
+                found.add(" ".join(words))
+    return frozenset(found)
+
+
+def _chain_links(line: str) -> list[str]:
+    """A diagram's chain ("Data Collection → Data Validation → … → Model Registry") pairs each step with its
+    neighbours only, not with every step of the chain; any other line is one scope."""
+    steps = [step.strip() for step in line.split("→")]
+    if len(steps) < 3:
+        return [line]
+    return [f"{a} → {b}" for a, b in zip(steps, steps[1:], strict=False)]
+
+
+def unpaired_names(sentence: str, units: Sequence[str], phrases: frozenset[str] = frozenset()) -> list[str]:
     """Names of the sentence that no passage line (with its titles) holds together with another of its names.
 
     "Sur AWS, le drift se détecte avec WhyLabs": AWS and WhyLabs each occur in the passages, but never
     in the same line, so the sentence pairs them on its own: a wrong pairing. A sentence with one name
-    (or none) pairs nothing and passes.
+    (or none) pairs nothing and passes. ``phrases`` (``term_phrases``) found in the sentence in any case count
+    as names: "MLflow and Model Registry as tools for data validation" pairs the registry's tools with
+    another row's key.
     """
+    folded = fold(strip_citations(sentence))
     terms = claim_terms(sentence)
+    found = [t for t in sorted(phrases) if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", folded)]
+    if found:  # "Model Registry" is one term: its words alone ("model") pair with any other model's line
+        words = {word for phrase in found for word in phrase.split()}
+        terms = [t for t in terms if t not in words and t not in found] + found
     if len(terms) < 2:
         return []
     bounded = [re.compile(rf"(?<!\w){re.escape(t)}(?!\w)") for t in terms]
@@ -215,7 +248,11 @@ class GroundingChecker:
         self.min_overlap = min_overlap
         self.min_similarity = min_similarity
 
-    def check(self, answer: str, passages: Sequence[ScoredChunk]) -> GroundingReport:
+    def check(self, answer: str, passages: Sequence[ScoredChunk], question: str = "") -> GroundingReport:
+        """``question``: its words in an answer sentence are the answer's framing, not claims ("L'interface
+        utilisateur est Streamlit" claims Streamlit): a sentence's overlap is also measured without them, and the
+        better of the two counts. A name is never taken from the question: one no passage holds is unsupported."""
+        asked = frozenset(tokenize(question))
         sentences = [self._parse(s) for s in split_sentences(answer)]
         if not passages or not any(s.content for s in sentences):
             return GroundingReport(sentences, False, "no checkable sentence" if passages else "no passages")
@@ -227,13 +264,14 @@ class GroundingChecker:
         corpus_lang = detect_language(" ".join(p.chunk.text for p in passages))
         for sentence in sentences:
             sentence.translated = detect_language(sentence.text) != corpus_lang
-            self._score_lexical(sentence, passage_terms, all_terms, known)
+            self._score_lexical(sentence, passage_terms, all_terms, known, asked)
         self._score_semantic([s for s in sentences if s.content], passages)
         units = unit_contexts(passages)
+        phrases = term_phrases(passages)
         for sentence in sentences:
             sentence.supported = self._supported(sentence)
             if sentence.supported:
-                sentence.unpaired = unpaired_names(sentence.text, units)
+                sentence.unpaired = unpaired_names(sentence.text, units, phrases)
                 sentence.supported = not sentence.unpaired
         unsupported = [s for s in sentences if (s.content or s.novel_names) and not s.supported]
         if unsupported:
@@ -249,13 +287,21 @@ class GroundingChecker:
         return SentenceCheck(text=text, cited=citations(raw), content=len(tokenize(text)) >= MIN_CONTENT_TOKENS)
 
     def _score_lexical(
-        self, sentence: SentenceCheck, passage_terms: list[set[str]], all_terms: set[str], known: str
+        self,
+        sentence: SentenceCheck,
+        passage_terms: list[set[str]],
+        all_terms: set[str],
+        known: str,
+        asked: frozenset[str] = frozenset(),
     ) -> None:
         terms = set(tokenize(sentence.text))
         sentence.novel_names = [n for n in names_in(sentence.text) if fold(n) not in known]
         if not terms:
             return
         sentence.overlap = len(terms & all_terms) / len(terms)
+        claimed = terms - asked
+        if claimed and claimed != terms:
+            sentence.overlap = max(sentence.overlap, len(claimed & all_terms) / len(claimed))
         sentence.per_passage = [len(terms & t) / len(terms) for t in passage_terms]
         if sentence.translated:  # the passages' words in the other language: cognates count, with a close meaning
             sentence.cognate_overlap = sum(cognate(term, all_terms) for term in terms) / len(terms)

@@ -113,3 +113,20 @@ def test_document_title_falls_back_to_the_opening_words() -> None:
         "…"
     )
     assert document_title("", "fichier") == "fichier"
+
+
+def test_items_after_an_intro_line_belong_to_the_title_above_it() -> None:
+    """'3. MLflow – Tracking & Monitoring' / 'On a appris :' / items: the items are about MLflow (the title), so the
+    answer guard quotes and checks "le suivi des expériences" as MLflow's, not as a bare line of the passage."""
+    text = (
+        "2. Séparation des responsabilités\nOn a appris à séparer :\n- Prétraitement\n- Tracking\n"
+        "3. MLflow – Tracking & Monitoring\nOn a appris :\n- Lancer un MLflow server\n"
+        "- Comprendre le suivi des expériences\nDonc on a compris la notion de traçabilité des modèles."
+    )
+    units = passage_units(text, intro_titles=True)
+    assert ("3. MLflow – Tracking & Monitoring", "Comprendre le suivi des expériences") in units
+    assert ("2. Séparation des responsabilités", "Prétraitement") in units
+    assert ("3. MLflow – Tracking & Monitoring", "Donc on a compris la notion de traçabilité des modèles.") in units
+    assert ("", "3. MLflow – Tracking & Monitoring") in passage_units(text)  # the default (context, index): as before
+    untitled = passage_units("Une phrase sans titre.\nOn a appris :\n- Lancer un serveur", intro_titles=True)
+    assert untitled[0] == ("", "Une phrase sans titre.")

@@ -9,7 +9,7 @@ from rag.answer import extractive, restates
 from rag.context import focus
 from rag.fake_llm import FakeChatModel
 from rag.followup import is_follow_up, retrieve_in_conversation, search_query
-from rag.grounding import GroundingChecker, claim_terms, unit_contexts, unpaired_names
+from rag.grounding import GroundingChecker, claim_terms, term_phrases, unit_contexts, unpaired_names
 from rag.lookup import lookup_row
 from rag.prompting import NOT_COVERED
 from rag.retrieval import HybridRetriever
@@ -36,7 +36,9 @@ STEPS = passage(
     ("question", "expected"),
     [("Et pour AWS ?", True), ("And on Azure?", True), ("Et elle sert à quoi ?", True),
      ("What might that involve in practice?", True), ("Is anything else versioned?", True),
-     ("Quoi d'autre ?", True), ("Quels outils permettent de détecter le drift en production ?", False),
+     ("Quoi d'autre ?", True), ("Lequel sert d'interface utilisateur ?", True), ("Which one is serverless?", True),
+     ("Sur quelles données entraîne-t-on le modèle de production ?", False),
+     ("Quels outils permettent de détecter le drift en production ?", False),
      ("Which tool that the course cites monitors drift in production?", False),
      ("Which steps did the project keep separate from each other?", False),
      ("Peut-on passer d'un modèle à un autre à chaud, sans arrêter le service ?", False)],
@@ -240,3 +242,47 @@ def test_a_follow_up_s_context_is_chosen_with_the_question_it_follows() -> None:
 )  # fmt: skip
 def test_a_yes_or_no_opening_names_nothing(sentence: str, terms: list[str]) -> None:
     assert sorted(claim_terms(sentence)) == terms
+
+
+STEPS_TABLE = passage(
+    "- Étape : Data Validation ; Description : Vérifier la qualité des données ; "
+    "Outil cloud typique : Great Expectations, TFX\n"
+    "- Étape : Registry ; Description : Stocker les versions du modèle ; Outil cloud typique : MLflow, Model Registry\n"
+    "Schéma : Data Collection → Data Validation → Model Training → Model Registry → Monitoring",
+    "2. Le cycle de vie MLOps > Les étapes clés",
+)
+
+
+def test_a_row_key_written_in_lower_case_is_paired_like_a_name() -> None:
+    """'What about the registry?' after the data-validation tools got "MLflow and Model Registry as tools for data
+    validation": the registry's tools with another row's key (user check, stop 22)."""
+    phrases = term_phrases([STEPS_TABLE])
+    assert {"data validation", "model registry", "great expectations"} <= phrases
+    units = unit_contexts([STEPS_TABLE])
+    wrong = "The course lists MLflow and Model Registry as tools for data validation."
+    assert "data validation" in unpaired_names(wrong, units, phrases)
+    assert unpaired_names("Great Expectations and TFX are used for data validation.", units, phrases) == []
+    assert unpaired_names("MLflow and Model Registry store the model's versions.", units, phrases) == []
+    checker = GroundingChecker(None, min_overlap=0.5, min_similarity=0.75)
+    report = checker.check(f"{wrong} [1]", [STEPS_TABLE])
+    assert not report.grounded and "data validation" in report.reason
+
+
+def test_a_diagram_chain_pairs_each_step_with_its_neighbours_only() -> None:
+    units, phrases = unit_contexts([STEPS_TABLE]), term_phrases([STEPS_TABLE])
+    assert unpaired_names("After Data Validation comes Model Training.", units, phrases) == []
+    assert unpaired_names("Data Validation feeds the Model Registry.", units, phrases) == [
+        "data validation",
+        "model registry",
+    ]
+
+
+def test_the_question_s_words_in_an_answer_are_framing_not_claims() -> None:
+    """Asked "Lequel sert d'interface utilisateur ?", "L'interface utilisateur est Streamlit." claims only Streamlit,
+    which the passage holds; a name the passages lack is still unsupported."""
+    architecture = passage("On obtient :\n- MLflow (tracking)\n- Streamlit (frontend)", "7. Architecture globale")
+    checker = GroundingChecker(None, min_overlap=0.5, min_similarity=0.75)
+    question = "Lequel sert d'interface utilisateur ?"
+    assert not checker.check("L'interface utilisateur est Streamlit. [1]", [architecture]).grounded
+    assert checker.check("L'interface utilisateur est Streamlit. [1]", [architecture], question).grounded
+    assert not checker.check("L'interface utilisateur est Gradio. [1]", [architecture], question).grounded
