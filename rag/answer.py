@@ -21,6 +21,7 @@ from rag.grounding import (
     GroundingChecker,
     GroundingReport,
     SentenceCheck,
+    claim_terms,
     drop_references,
     repair_citations,
     repeats,
@@ -104,6 +105,14 @@ def restates(text: str, question: str) -> bool:
     return True
 
 
+def selects(text: str, said: str) -> bool:
+    """The text names some, not all, of what the answer before it named: "L'interface utilisateur est Streamlit."
+    after the architecture's six components answers "Lequel sert d'interface utilisateur ?" by picking one; it
+    does not repeat that answer, though every word of it was there."""
+    named, before = set(claim_terms(text)), set(claim_terms(said))
+    return bool(named) and named < before
+
+
 def _plain_negation(folded: str) -> str:
     """French spoken negation drops "ne" ("le cours couvre pas"), English contracts "does not"."""
     return re.sub(r"\bne\s+|\bn'", "", folded.replace("doesn't", "does not"))
@@ -175,7 +184,7 @@ def decide(
     generated = drop_references(generated)
     if restates(generated, question):
         return fallback("the generation restates the question instead of answering it")
-    if said and restates(generated, f"{question}\n{previous}\n{said}"):
+    if said and restates(generated, f"{question}\n{previous}\n{said}") and not selects(generated, said):
         # the model stayed on the conversation's topic, found nothing new: quote the lines that answer the follow-up
         return fallback("the generation repeats the answer the question follows up on", on_topic=True)
     report: GroundingReport = checker.check(generated, passages, question)

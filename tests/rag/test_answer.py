@@ -299,3 +299,22 @@ def test_a_follow_up_answer_that_only_repeats_the_answer_it_follows_is_replaced(
         previous=previous, said=said, **unsure,
     )  # fmt: skip
     assert new_fact.mode == "generative"
+
+
+def test_a_follow_up_answer_that_picks_one_of_the_items_it_follows_is_an_answer(lexical: GroundingChecker) -> None:
+    """Asked "Lequel sert d'interface utilisateur ?" after the architecture's components, "L'interface utilisateur
+    est Streamlit." uses only words of the conversation, but it picks one item: it answers (user check, 2026-12-06)."""
+    architecture = [passage("On obtient :\n- MLflow (tracking)\n- Streamlit (frontend)\n- LLM service (Ollama)")]
+    previous = "Quels sont les composants de l'architecture finale ?"
+    said = "Les composants sont MLflow (tracking), Streamlit (frontend) et LLM service (Ollama). [1]"
+    question = "Lequel sert d'interface utilisateur ?"
+    picked = decide(
+        "L'interface utilisateur est Streamlit. [1]", question, "fr", architecture, lexical, SYSTEM,
+        previous=previous, said=said,
+    )  # fmt: skip
+    assert (picked.mode, picked.text) == ("generative", "L'interface utilisateur est Streamlit. [1]")
+    everything = decide(
+        "Les composants sont MLflow, Streamlit et LLM service (Ollama). [1]", question, "fr", architecture, lexical,
+        SYSTEM, previous=previous, said=said,
+    )  # fmt: skip
+    assert everything.mode == "extractive" and everything.reason.startswith("the generation repeats the answer")
