@@ -105,7 +105,8 @@ def _reference_terms() -> frozenset[str]:
     words = (
         "passage passages source sources contexte context section sections extrait extraits chapitre chapter "
         "mentionné mentionne mentioned mention cité cite cited indiqué indique stated states state décrit "
-        "described trouve trouvé found expliqué explained directement directly voir see cours course listed listés"
+        "described trouve trouvé found expliqué explained directement directly voir see cours course listed listés "
+        "covers cover couvre"
     )
     return frozenset(tokenize(words))
 
@@ -250,8 +251,9 @@ class GroundingChecker:
 
     def check(self, answer: str, passages: Sequence[ScoredChunk], question: str = "") -> GroundingReport:
         """``question``: its words in an answer sentence are the answer's framing, not claims ("L'interface
-        utilisateur est Streamlit" claims Streamlit): a sentence's overlap is also measured without them, and the
-        better of the two counts. A name is never taken from the question: one no passage holds is unsupported."""
+        utilisateur est Streamlit" claims Streamlit), as are words about the course ("The course also covers"): a
+        sentence's overlap is also measured without them, and the best reading counts. A name is never taken from
+        the question: one no passage holds is unsupported."""
         asked = frozenset(tokenize(question))
         sentences = [self._parse(s) for s in split_sentences(answer)]
         if not passages or not any(s.content for s in sentences):
@@ -298,13 +300,14 @@ class GroundingChecker:
         sentence.novel_names = [n for n in names_in(sentence.text) if fold(n) not in known]
         if not terms:
             return
-        sentence.overlap = len(terms & all_terms) / len(terms)
-        claimed = terms - asked
-        if claimed and claimed != terms:
-            sentence.overlap = max(sentence.overlap, len(claimed & all_terms) / len(claimed))
+        # the sentence's claims, with and without its framing: words about the course ("The course also covers …")
+        # and the question's own words; the reading most supported counts
+        framed = terms - _reference_terms()
+        readings = [group for group in (terms, framed, framed - asked) if group]
+        sentence.overlap = max(len(group & all_terms) / len(group) for group in readings)
         sentence.per_passage = [len(terms & t) / len(terms) for t in passage_terms]
         if sentence.translated:  # the passages' words in the other language: cognates count, with a close meaning
-            sentence.cognate_overlap = sum(cognate(term, all_terms) for term in terms) / len(terms)
+            sentence.cognate_overlap = max(sum(cognate(t, all_terms) for t in g) / len(g) for g in readings)
         sentence.best = int(np.argmax(sentence.per_passage))
 
     def _score_semantic(self, sentences: list[SentenceCheck], passages: Sequence[ScoredChunk]) -> None:

@@ -286,3 +286,18 @@ def test_the_question_s_words_in_an_answer_are_framing_not_claims() -> None:
     assert not checker.check("L'interface utilisateur est Streamlit. [1]", [architecture]).grounded
     assert checker.check("L'interface utilisateur est Streamlit. [1]", [architecture], question).grounded
     assert not checker.check("L'interface utilisateur est Gradio. [1]", [architecture], question).grounded
+
+
+def test_words_about_the_course_are_framing_not_claims() -> None:
+    """ "The course also covers Azure's visual designer …" (dev q77): "course" and "covers" say where the claim is,
+    no passage holds them; the sentence's claims are the rest. A sentence whose claims the passages lack still fails
+    with the same framing."""
+    azure = passage(
+        "Azure : Azure Machine Learning\n- Intégration avec Azure DevOps.\n"
+        "- Designer visuel pour créer des pipelines.\n- Responsible AI pour l'explicabilité.",
+        "3. Plateformes MLOps des hyperscalers",
+    )
+    checker = GroundingChecker(None, min_overlap=0.5, min_similarity=0.75)
+    assert checker.check("Le cours couvre et mentionne aussi le Designer visuel. [1]", [azure], "Et Azure ?").grounded
+    invented = "Le cours couvre et mentionne aussi le recuit quantique. [1]"
+    assert not checker.check(invented, [azure], "Et Azure ?").grounded
