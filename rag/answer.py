@@ -198,14 +198,24 @@ def decide(
 
 
 def supported_opening(report: GroundingReport, question: str) -> GroundingReport | None:
-    """The answer cut before its first unsupported sentence, when what comes before answers on its own.
+    """The answer cut before its first unsupported sentence, when what comes before answers on its own; after the
+    opening, an unsupported remark that names nothing is left out and the answer goes on (an unsupported opening
+    is the answer itself: it is never skipped).
 
     A small model often gives the answer, then a sentence of its own ("These are all part of the final
     architecture for building an AI system."). The supported opening is kept (its citations are then
     repaired from each sentence's own check) when it says more than the question; otherwise None.
+    Dev replay: fact recall 0.698 -> 0.701 (q48's second fact, after "This skill is highlighted in both …").
     """
     kept: list[SentenceCheck] = []
     for sentence in report.sentences:
+        if (
+            sentence.content
+            and not sentence.supported
+            and any(s.content for s in kept)
+            and not claim_terms(sentence.text)
+        ):
+            continue  # a remark of the model's own that names nothing ("This skill is highlighted in both …")
         if sentence.content and not sentence.supported:
             break
         if sentence.novel_names and not sentence.supported:  # a bare invented word ("HACKED") taints the answer

@@ -318,3 +318,17 @@ def test_a_follow_up_answer_that_picks_one_of_the_items_it_follows_is_an_answer(
         SYSTEM, previous=previous, said=said,
     )  # fmt: skip
     assert everything.mode == "extractive" and everything.reason.startswith("the generation repeats the answer")
+
+
+def test_a_remark_that_names_nothing_is_dropped_and_the_answer_goes_on(lexical: GroundingChecker) -> None:
+    """A remark between two supported sentences ("This skill is highlighted in both the conclusion and next steps
+    sections of the guide.", dev q48) cut the answer before its second fact; an unsupported sentence that names
+    something still ends the answer there."""
+    remark = "Il est souvent répété tout au long du texte étudié ici."
+    generated = f"Le Feature Store sert à stocker les features [2]. {remark} Il évite de recalculer les features [2]."
+    decision = decide(generated, QUESTION, "fr", PASSAGES, lexical, SYSTEM)
+    assert decision.mode == "generative"
+    assert decision.text == "Le Feature Store sert à stocker les features. [2] Il évite de recalculer les features. [2]"
+    named = "Il est souvent répété avec Kubeflow et Airflow dans le texte."
+    cut = decide(generated.replace(remark, named), QUESTION, "fr", PASSAGES, lexical, SYSTEM)
+    assert "recalculer" not in cut.text
