@@ -205,7 +205,7 @@ def supported_opening(report: GroundingReport, question: str) -> GroundingReport
     A small model often gives the answer, then a sentence of its own ("These are all part of the final
     architecture for building an AI system."). The supported opening is kept (its citations are then
     repaired from each sentence's own check) when it says more than the question; otherwise None.
-    Dev replay: fact recall 0.698 -> 0.701 (q48's second fact, after "This skill is highlighted in both …").
+    Dev replay: fact recall 0.698 -> 0.701 (q48's last fact, after "This skill is highlighted in both …").
     """
     kept: list[SentenceCheck] = []
     for sentence in report.sentences:
