@@ -187,7 +187,9 @@ def decide(
     if said and restates(generated, f"{question}\n{previous}\n{said}") and not selects(generated, said):
         # the model stayed on the conversation's topic, found nothing new: quote the lines that answer the follow-up
         return fallback("the generation repeats the answer the question follows up on", on_topic=True)
-    report: GroundingReport = checker.check(generated, passages, question)
+    # in a follow-up the question's words are the conversation's, which an answer reuses ("Lequel sert d'interface
+    # utilisateur ?" -> "L'interface utilisateur est Streamlit."); a standalone question's words are not set aside
+    report: GroundingReport = checker.check(generated, passages, question if previous else "")
     if not report.grounded:
         report = supported_opening(report, question) or report
     if report.grounded and lookup is not None and not holds_value(generated, lookup):

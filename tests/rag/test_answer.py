@@ -332,3 +332,19 @@ def test_a_remark_that_names_nothing_is_dropped_and_the_answer_goes_on(lexical: 
     named = "Il est souvent répété avec Kubeflow et Airflow dans le texte."
     cut = decide(generated.replace(remark, named), QUESTION, "fr", PASSAGES, lexical, SYSTEM)
     assert "recalculer" not in cut.text
+
+
+def test_only_a_follow_up_s_words_are_set_aside_as_framing(lexical: GroundingChecker) -> None:
+    """A standalone question's words in the answer are still claims to check: "Comment un assistant peut-il
+    s'appuyer sur les documents internes sans refaire son apprentissage ?" answered with its own words and "les
+    outils MLOps" passed as framing plus a claim (dev q86, a wrong answer); in a follow-up they are the
+    conversation's ("L'interface utilisateur est Streamlit.")."""
+    architecture = [passage("On obtient :\n- MLflow (tracking)\n- Streamlit (frontend)\n- LLM service (Ollama)")]
+    answer = "L'interface utilisateur est Streamlit. [1]"
+    standalone = decide(answer, "Quelle interface utilisateur le projet a-t-il ?", "fr", architecture, lexical, SYSTEM)
+    assert standalone.mode != "generative"
+    follow_up = decide(
+        answer, "Lequel sert d'interface utilisateur ?", "fr", architecture, lexical, SYSTEM,
+        previous="Quels sont les composants de l'architecture finale ?",
+    )  # fmt: skip
+    assert follow_up.mode == "generative"
