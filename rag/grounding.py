@@ -214,6 +214,21 @@ def _chain_links(line: str) -> list[str]:
     return [f"{a} → {b}" for a, b in zip(steps, steps[1:], strict=False)]
 
 
+def _longest_phrases(folded: str, phrases: frozenset[str]) -> list[str]:
+    """The phrases written in ``folded``, longest first, each where no longer one already stands: "Vertex AI
+    Feature Store" is one term, not also "Vertex AI" and "Feature Store", which would pair it with the rows
+    that name those (Vertex AI on the Training row, beside Azure ML)."""
+    taken: list[tuple[int, int]] = []
+    found = []
+    for phrase in sorted(phrases, key=lambda p: (-len(p), p)):
+        for match in re.finditer(rf"(?<!\w){re.escape(phrase)}(?!\w)", folded):
+            if not any(match.start() < end and start < match.end() for start, end in taken):
+                taken.append(match.span())
+                if phrase not in found:
+                    found.append(phrase)
+    return found
+
+
 def unpaired_names(sentence: str, units: Sequence[str], phrases: frozenset[str] = frozenset()) -> list[str]:
     """Names of the sentence that no passage line (with its titles) holds together with another of its names.
 
@@ -225,7 +240,7 @@ def unpaired_names(sentence: str, units: Sequence[str], phrases: frozenset[str] 
     """
     folded = fold(strip_citations(sentence))
     terms = claim_terms(sentence)
-    found = [t for t in sorted(phrases) if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", folded)]
+    found = _longest_phrases(folded, phrases)
     if found:  # "Model Registry" is one term: its words alone ("model") pair with any other model's line
         words = {word for phrase in found for word in phrase.split()}
         terms = [t for t in terms if t not in words and t not in found] + found
@@ -319,11 +334,19 @@ class GroundingChecker:
             for unit in split_sentences(scored.chunk.text) or [scored.chunk.text]:
                 owners.append(index)
                 units.append(unit)
-        vectors = self.embedder.embed_documents([s.text for s in sentences] + units)
-        answer_vecs, unit_vecs = vectors[: len(sentences)], vectors[len(sentences) :]
+        clauses = [_clauses(s.text) if s.translated else [] for s in sentences]
+        flat = [c for group in clauses for c in group]
+        vectors = self.embedder.embed_documents([s.text for s in sentences] + flat + units)
+        answer_vecs, clause_vecs = vectors[: len(sentences)], vectors[len(sentences) : len(sentences) + len(flat)]
+        unit_vecs = vectors[len(sentences) + len(flat) :]
         sims = answer_vecs @ unit_vecs.T
-        for row, sentence in zip(sims, sentences, strict=True):
+        clause_best = (clause_vecs @ unit_vecs.T).max(axis=1) if flat else np.zeros(0)
+        start = 0
+        for row, sentence, group in zip(sims, sentences, clauses, strict=True):
             sentence.similarity = float(row.max())
+            if group:  # a translated sentence that sums up several lines: each clause is close to its own line
+                sentence.similarity = max(sentence.similarity, float(clause_best[start : start + len(group)].mean()))
+                start += len(group)
             if sentence.overlap < self.min_overlap:  # the embedder knows better which passage it came from
                 sentence.best = owners[int(row.argmax())]
 
@@ -342,6 +365,18 @@ class GroundingChecker:
             return sentence.similarity is None or sentence.similarity >= self.min_similarity * CROSS_LANGUAGE_SIMILARITY
         similar = sentence.similarity is not None and sentence.similarity >= self.min_similarity
         return similar and sentence.overlap >= self.min_overlap / 2
+
+
+_CLAUSE_BREAK = re.compile(r"[,:;()]\s*|\s+(?:and|et)\s+")
+
+
+def _clauses(sentence: str) -> list[str]:
+    """The clauses of a sentence that enumerates ("it lacks several key elements: it's not productionizable, the
+    data used for training differs from the real data, …"), when it has two or more with content; else none.
+    Translated, such a sentence is far from every single line it sums up, though each clause is close to one."""
+    parts = [part.strip() for part in _CLAUSE_BREAK.split(sentence)]
+    parts = [part for part in parts if len(tokenize(part)) >= MIN_CONTENT_TOKENS]
+    return parts if len(parts) > 1 else []
 
 
 def repair_citations(report: GroundingReport, n_sources: int, min_overlap: float = 0.25) -> str:

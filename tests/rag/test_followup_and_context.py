@@ -277,6 +277,23 @@ def test_a_diagram_chain_pairs_each_step_with_its_neighbours_only() -> None:
     ]
 
 
+def test_a_long_term_is_one_name_not_also_the_shorter_terms_inside_it() -> None:
+    """Dev q75: "The Azure ML feature that allows you to build pipelines visually is Vertex AI Feature Store."
+    passed, its "Vertex AI" paired with Azure ML on the Training row. The Feature Store row alone holds the long
+    term, and no row holds it with Azure ML."""
+    table = passage(
+        "- Étape : Feature Store ; Description : Stocker les features ; Outil cloud typique : AWS Feature Store, "
+        "Vertex AI Feature Store\n"
+        "- Étape : Training ; Description : Entraîner le modèle ; Outil cloud typique : SageMaker, Vertex AI, Azure ML",
+        "2. Le cycle de vie MLOps > Les étapes clés",
+    )
+    units, phrases = unit_contexts([table]), term_phrases([table])
+    wrong = "The Azure ML feature that builds pipelines visually is Vertex AI Feature Store."
+    assert sorted(unpaired_names(wrong, units, phrases)) == ["azure ml", "vertex ai feature store"]
+    assert unpaired_names("Vertex AI and Azure ML train models.", units, phrases) == []
+    assert unpaired_names("Vertex AI offers the Vertex AI Feature Store.", units, phrases) == []
+
+
 def test_the_question_s_words_in_an_answer_are_framing_not_claims() -> None:
     """Asked "Lequel sert d'interface utilisateur ?", "L'interface utilisateur est Streamlit." claims only Streamlit,
     which the passage holds; a name the passages lack is still unsupported."""
@@ -301,3 +318,31 @@ def test_words_about_the_course_are_framing_not_claims() -> None:
     assert checker.check("Le cours couvre et mentionne aussi le Designer visuel. [1]", [azure], "Et Azure ?").grounded
     invented = "Le cours couvre et mentionne aussi le recuit quantique. [1]"
     assert not checker.check(invented, [azure], "Et Azure ?").grounded
+
+
+def test_a_translated_sentence_that_sums_up_a_list_is_close_clause_by_clause(embedder: Embedder) -> None:
+    """Dev q61's English answer named all of the list's problems in one sentence; as a whole it was far from every
+    single line (cosine 0.38), so a right answer was replaced by French quotes. Each clause is close to its line;
+    clauses that say something else are not."""
+    problems = passage(
+        "Le POC qui fonctionne dans un notebook n'arrive jamais en production :\n"
+        "- Le code du notebook n'est pas productionizable.\n"
+        "- Les données d'entraînement diffèrent des données réelles.\n"
+        "- Pas de monitoring de la performance du modèle.\n"
+        "- Pas de processus de réentraînement.",
+        "Chapitre 34 > 1. Le problème",
+    )
+    checker = GroundingChecker(embedder, min_overlap=0.5, min_similarity=0.75)
+    right = checker.check(
+        "The code from a notebook is not production-ready because it lacks several key elements: it's not "
+        "productionizable (the code isn't versioned), the data used for training differs from the real data (data "
+        "mismatch), there's no monitoring of model performance, and there's no process for retraining.",
+        [problems],
+    )
+    wrong = checker.check(
+        "Notebook code is not production-ready: it needs a GPU cluster, the licence forbids commercial use, and "
+        "Kubernetes must be installed first.",
+        [problems],
+    )
+    assert right.sentences[0].translated and right.grounded, right.reason
+    assert not wrong.grounded
