@@ -88,6 +88,11 @@ class RagSettings(BaseModel):
         description="Characters of passage lines shown to the LLM: each passage's best line, then the most relevant "
         "lines while they fit (rag/context.py). 0 = whole passages.",
     )
+    context_order: Literal["best_first", "best_last"] = Field(
+        "best_first",
+        description="Order the passages are shown in: the best ([1]) first, or last, next to the question "
+        "(numbers unchanged). docs/benchmarks.md.",
+    )
     followup: Literal["expand", "rewrite", "none"] = Field(
         "expand",
         description="How a follow-up ('Et pour AWS ?') is searched: with the previous question ('expand', free), "

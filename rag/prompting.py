@@ -117,10 +117,12 @@ def clean_passage(text: str) -> str:
     return "\n".join(line.strip(" ;") for line in lines if line.strip(" ;"))
 
 
-def format_context(passages: Sequence[ScoredChunk], texts: Sequence[str] | None = None) -> str:
+def format_context(passages: Sequence[ScoredChunk], texts: Sequence[str] | None = None, best_last: bool = False) -> str:
     """Numbered passages, each under its document title and heading; hashed file names stay out.
 
     ``texts``: what to show of each passage (rag/context.py keeps the lines that matter), default all of it.
+    ``best_last``: shown from the last passage to the first, so the best one ([1]) sits next to the question;
+    the numbers (citations, sources) do not change.
     """
     blocks = []
     for number, scored in enumerate(passages, start=1):
@@ -128,7 +130,7 @@ def format_context(passages: Sequence[ScoredChunk], texts: Sequence[str] | None 
         text = texts[number - 1] if texts is not None else scored.chunk.text
         body = as_data(clean_passage(text))
         blocks.append(f"[{number}] {as_data(heading)}\n{body}".strip())
-    return "\n\n".join(blocks)
+    return "\n\n".join(reversed(blocks) if best_last else blocks)
 
 
 def fit_passages(passages: Sequence[ScoredChunk], budget_chars: int) -> list[ScoredChunk]:
@@ -152,6 +154,7 @@ def build_messages(
     history: Sequence[ChatMessage] = (),
     budget_chars: int = 8000,
     texts: Sequence[str] | None = None,
+    best_last: bool = False,
 ) -> BuiltPrompt:
     """System prompt, bounded history, then the delimited context and question.
 
@@ -159,7 +162,7 @@ def build_messages(
     """
     kept = fit_passages(passages, budget_chars) if texts is None else list(passages)
     parts = template.render(
-        context=format_context(kept, texts),
+        context=format_context(kept, texts, best_last),
         question=as_data(question),
         language=LANGUAGE_NAMES[lang],
         not_covered=NOT_COVERED[lang],

@@ -243,7 +243,10 @@ class RagService:
             texts = focus(
                 question, retrieval.chunks, self.retriever.embedder, self.settings.rag.context_chars, previous
             )
-        plan.prompt = build_messages(plan.template, question, retrieval.chunks, plan.lang, turns, budget, texts)
+        best_last = self.settings.rag.context_order == "best_last"
+        plan.prompt = build_messages(
+            plan.template, question, retrieval.chunks, plan.lang, turns, budget, texts, best_last
+        )
         return plan
 
     def tokens(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[str]:

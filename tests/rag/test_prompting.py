@@ -118,3 +118,12 @@ def test_context_keeps_passages_in_rank_order_within_the_budget() -> None:
     assert fit_passages(passages, 1200) == passages[:2]
     assert fit_passages(passages, 10) == passages[:1]  # always at least one
     assert format_context(passages[:2]).startswith("[1]") and "\n\n[2]" in format_context(passages[:2])
+
+
+def test_best_last_shows_the_best_passage_next_to_the_question_with_its_number() -> None:
+    passages = [passage("Evidently détecte le drift.", "A"), passage("MLflow versionne.", "B", index=1)]
+    shown = format_context(passages, best_last=True)
+    assert shown.startswith("[2] B") and shown.endswith("[1] A\nEvidently détecte le drift.")
+    built = build_messages(load_prompt("rag_answer"), "Le drift ?", passages, "fr", best_last=True)
+    user = built.messages[-1][1]
+    assert user.index("[1] A") > user.index("[2] B") and built.passages == passages  # citations keep their numbers
