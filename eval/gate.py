@@ -107,11 +107,23 @@ def compare(
     tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     names = sorted(set(baseline) | set(current), key=lambda n: (n not in tolerances, n))
     checks = [
-        MetricCheck(name, baseline.get(name), current.get(name), tolerances.get(name))
+        MetricCheck(name, baseline.get(name), current.get(name), _one_answer_at_least(name, tolerances, current))
         for name in names
         if not name.startswith("nan_") or name in tolerances
     ]
     return GateReport(source, checks)
+
+
+def _one_answer_at_least(name: str, tolerances: dict[str, float], current: dict[str, float]) -> float | None:
+    """A category's tolerance, never below one of its questions' weight: in a category of four questions one
+    answer moves its hit@k by 0.25, and greedy answers differ by CPU (a paraphrase's hit fell 0.75 -> 0.50 on
+    another machine while the overall hit@k rose 0.833 -> 0.875). Two answers lost still fail; the overall
+    metrics keep their own, tighter tolerances."""
+    tolerance = tolerances.get(name)
+    size = current.get(f"{name.rsplit('/', 1)[0]}/n") if name.startswith("cat/") else None
+    if tolerance is None or not size:
+        return tolerance
+    return max(tolerance, 1 / size)
 
 
 class FileBaseline(NamedTuple):
