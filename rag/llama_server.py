@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from genaiops.children import die_with_parent
+from genaiops.children import killed_with_parent
 from genaiops.settings import REPO_ROOT, Settings
 from rag.types import ChatMessage, LlmUnavailableError
 
@@ -113,7 +113,7 @@ class LlamaServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         self._log = open(os.devnull, "wb")  # noqa: SIM115 - closed in stop(); the server's own log is noise here
         self.process = subprocess.Popen(
-            [str(binary), *args], stdout=self._log, stderr=subprocess.PIPE, preexec_fn=die_with_parent
+            [str(binary), *args], stdout=self._log, stderr=subprocess.PIPE, preexec_fn=killed_with_parent
         )
         self._stderr_tail: list[str] = []
         threading.Thread(target=self._drain_stderr, name="llama-server-log", daemon=True).start()
