@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Literal
 
 import pytest
 
 PARENT = """
 import subprocess, sys, time
 from genaiops.children import die_with_parent, killed_with_parent
-asked = {"0": None, "1": die_with_parent, "kill": killed_with_parent}[sys.argv[1]]
+asked = {"none": None, "term": die_with_parent, "kill": killed_with_parent}[sys.argv[1]]
 command = ["sleep", "120"] if sys.argv[2] == "0" else ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
 child = subprocess.Popen(command, start_new_session=True, preexec_fn=asked)
 print(child.pid, flush=True)
@@ -30,10 +31,14 @@ def alive(pid: int) -> bool:
         return stat.read().split(") ", 1)[1][0] != "Z"
 
 
-def child_after_sigkill(die_with_parent: bool | str, wait_s: float, deaf_to_sigterm: bool = False) -> tuple[int, bool]:
-    mode = die_with_parent if isinstance(die_with_parent, str) else ("1" if die_with_parent else "0")
+def child_after_sigkill(
+    on_parent_death: Literal["none", "term", "kill"], wait_s: float, deaf_to_sigterm: bool = False
+) -> tuple[int, bool]:
+    """``on_parent_death``: the child's preexec hook: none, ``die_with_parent`` (SIGTERM), ``killed_with_parent``."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, mode, "1" if deaf_to_sigterm else "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", PARENT, on_parent_death, "1" if deaf_to_sigterm else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
@@ -47,9 +52,9 @@ def child_after_sigkill(die_with_parent: bool | str, wait_s: float, deaf_to_sigt
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux only")
 def test_a_child_dies_with_its_killed_parent_only_when_asked() -> None:
-    _, left = child_after_sigkill(die_with_parent=True, wait_s=10)
+    _, left = child_after_sigkill("term", wait_s=10)
     assert not left
-    orphan, left = child_after_sigkill(die_with_parent=False, wait_s=1)  # the control: without it, it stays
+    orphan, left = child_after_sigkill("none", wait_s=1)  # the control: without it, it stays
     try:
         assert left
     finally:
@@ -61,7 +66,7 @@ def test_a_child_deaf_to_sigterm_is_killed_with_its_parent_when_asked() -> None:
     """llama-server's shutdown can hang: it is started with ``killed_with_parent`` (SIGKILL), not SIGTERM."""
     _, left = child_after_sigkill("kill", wait_s=10, deaf_to_sigterm=True)
     assert not left
-    deaf, left = child_after_sigkill(die_with_parent=True, wait_s=1, deaf_to_sigterm=True)  # SIGTERM is not enough
+    deaf, left = child_after_sigkill("term", wait_s=1, deaf_to_sigterm=True)  # SIGTERM is not enough
     try:
         assert left
     finally:
