@@ -17,6 +17,12 @@ from genaiops.children import die_with_parent, killed_with_parent
 asked = {"none": None, "term": die_with_parent, "kill": killed_with_parent}[sys.argv[1]]
 command = ["sleep", "120"] if sys.argv[2] == "0" else ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
 child = subprocess.Popen(command, start_new_session=True, preexec_fn=asked)
+def ignores_sigterm():  # the shell's trap has run: the parent may die now
+    with open(f"/proc/{child.pid}/status") as status:
+        mask = next(line for line in status if line.startswith("SigIgn:")).split()[1]
+    return int(mask, 16) >> 14 & 1
+while sys.argv[2] == "1" and not ignores_sigterm():
+    time.sleep(0.01)
 print(child.pid, flush=True)
 time.sleep(120)
 """
